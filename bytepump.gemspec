@@ -1,0 +1,27 @@
+# frozen_string_literal: true
+
+require_relative "lib/bytepump/version"
+
+Gem::Specification.new do |spec|
+  spec.name = "bytepump"
+  spec.version = Bytepump::VERSION
+  spec.summary = "Zero-copy splice(2) between Ruby IOs, with stall timeouts and progress callbacks"
+  spec.description = <<~DESC
+    bytepump moves bytes between file descriptors with Linux splice(2) through a kernel pipe,
+    so the data never enters Ruby. IO#splice_to works like IO.copy_stream but is nonblocking,
+    has per-direction stall timeouts and reports progress to a block. The core is a C++17
+    library that also builds standalone with CMake.
+  DESC
+  spec.license = "MIT"
+  spec.authors = ["bytepump developers"]
+  spec.homepage = "https://example.invalid/bytepump"
+  spec.required_ruby_version = ">= 3.1"
+  spec.platform = Gem::Platform::RUBY
+
+  spec.files = Dir[
+    "README.md", "CHANGELOG.md", "LICENSE", "CMakeLists.txt", "cmake/*",
+    "lib/**/*.rb", "ext/**/*.{rb,c,cpp,h,hpp}", "cpp/**/*.{cpp,hpp}"
+  ]
+  spec.require_paths = ["lib"]
+  spec.extensions = ["ext/bytepump/extconf.rb"]
+end

@@ -1,0 +1,32 @@
+#ifndef BYTEPUMP_DETAIL_PIPE_POOL_HPP_
+#define BYTEPUMP_DETAIL_PIPE_POOL_HPP_
+
+#include <cstddef>
+
+#include "bytepump/export.hpp"
+
+namespace bytepump::detail {
+
+// An intermediate kernel pipe: both ends O_CLOEXEC|O_NONBLOCK.
+struct Pipe {
+  int read_fd = -1;
+  int write_fd = -1;
+  std::size_t capacity = 0;  // bytes, as reported by F_GETPIPE_SZ
+  bool valid() const noexcept { return read_fd >= 0; }
+};
+
+// Hands out a pooled empty pipe of about `size` bytes, or a new one. Resizing
+// is best effort (pipe-max-size and per-user pipe limits apply). On failure
+// returns an invalid Pipe and sets errno.
+BYTEPUMP_API Pipe acquire_pipe(std::size_t size) noexcept;
+// Returns a pipe to the pool if `empty` and the pool has room; closes it
+// otherwise. A pipe that may still hold bytes must never be pooled.
+BYTEPUMP_API void release_pipe(Pipe pipe, bool empty) noexcept;
+// Pipes currently pooled (for tests).
+BYTEPUMP_API std::size_t pooled_pipes() noexcept;
+// Largest pipe size an unprivileged process may request.
+BYTEPUMP_API std::size_t pipe_max_size() noexcept;
+
+}  // namespace bytepump::detail
+
+#endif  // BYTEPUMP_DETAIL_PIPE_POOL_HPP_

@@ -1,0 +1,206 @@
+#ifndef BYTEPUMP_PUMP_HPP_
+#define BYTEPUMP_PUMP_HPP_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string_view>
+
+#include "bytepump/canceller.hpp"
+#include "bytepump/detail/pipe_pool.hpp"
+#include "bytepump/export.hpp"
+
+namespace bytepump {
+
+using Clock = std::chrono::steady_clock;
+
+// Which end of a transfer: upstream is the source, downstream the destination.
+enum class Side : std::uint8_t { none, upstream, downstream };
+
+enum class Status : std::uint8_t {
+  running,
+  done,                // source exhausted (EOF or length reached), all bytes written
+  timeout_upstream,    // the source made no progress for its stall timeout
+  timeout_downstream,  // the destination accepted nothing for its stall timeout
+  cancelled,           // a Canceller fired or the driver aborted
+  error,               // a syscall failed; see Result::error and error_side
+};
+
+enum class Strategy : std::uint8_t {
+  splice_direct,  // one side is a pipe: splice straight from src to dst
+  splice_pipe,    // splice through an intermediate pipe from the pool
+  copy,           // read/write through a user-space buffer (splice unsupported)
+};
+
+enum class Interest : std::uint8_t { readable, writable };
+
+BYTEPUMP_API const char* to_string(Side side) noexcept;
+BYTEPUMP_API const char* to_string(Status status) noexcept;
+BYTEPUMP_API const char* to_string(Strategy strategy) noexcept;
+
+struct Result {
+  std::uint64_t bytes_read = 0;     // taken from the source (prefix included)
+  std::uint64_t bytes_written = 0;  // delivered to the destination
+  Status status = Status::running;
+  int error = 0;  // errno when status == error
+  Side error_side = Side::none;
+  Strategy strategy = Strategy::splice_pipe;
+
+  // Bytes taken from the source but never delivered (left in the pipe or
+  // buffer when the transfer ended early).
+  std::uint64_t stranded() const noexcept { return bytes_read - bytes_written; }
+  bool ok() const noexcept { return status == Status::done; }
+};
+
+struct Options {
+  // Stop after this many bytes (prefix included); unset means until EOF.
+  std::optional<std::uint64_t> length;
+  // Read a regular-file source from this offset, leaving its position alone.
+  // Without it a regular file is read from its current position, which ends
+  // right after the last byte delivered.
+  std::optional<std::uint64_t> offset;
+  // Stall timeouts: how long a side may make no progress (pump() only).
+  std::optional<std::chrono::nanoseconds> upstream_timeout;
+  std::optional<std::chrono::nanoseconds> downstream_timeout;
+  // Called by pump() with the bytes newly written, between steps.
+  std::function<void(std::uint64_t)> progress;
+  // Ends pump() promptly from another thread.
+  const Canceller* canceller = nullptr;
+  // Requested size of the intermediate pipe (best effort).
+  std::size_t pipe_size = std::size_t{1} << 20;
+  // Bytes delivered before any from the source (e.g. data a caller already
+  // buffered from it). Counted as read. Must outlive the transfer.
+  std::string_view prefix;
+  // A step() returns Kind::more after moving this many bytes, so drivers get
+  // to report progress and handle interrupts on endless fast sources.
+  std::size_t step_budget = std::size_t{8} << 20;
+
+  // Sets both stall timeouts.
+  Options& timeout(std::chrono::nanoseconds t) {
+    upstream_timeout = downstream_timeout = t;
+    return *this;
+  }
+};
+
+// What a step() asks of its driver.
+struct Step {
+  enum class Kind : std::uint8_t {
+    done,  // the transfer ended; see Pump::result()
+    wait,  // wait until `fd` is ready for `interest`, then step() again
+    more,  // the step budget ran out; step() again right away
+  };
+  Kind kind = Kind::done;
+  int fd = -1;
+  Interest interest = Interest::readable;
+  Side side = Side::none;
+};
+
+// The transfer step machine. step() makes nonblocking syscalls until one
+// would block, then says what it waits for. It never sleeps or polls for long;
+// drivers (pump(), the Ruby binding, an event loop) do the waiting.
+//
+// While it runs, socket, pipe and device fds are switched to O_NONBLOCK;
+// finish() (also run by the destructor) restores the flags, moves a
+// regular-file source's position right after the last byte delivered and
+// returns the pipe to the pool, or closes it if it still holds bytes.
+class BYTEPUMP_API Pump {
+ public:
+  Pump(int src_fd, int dst_fd, const Options& options = {}) noexcept;
+  ~Pump();
+  Pump(const Pump&) = delete;
+  Pump& operator=(const Pump&) = delete;
+
+  Step step() noexcept;
+  // Ends a running transfer with `why`: a timeout, cancelled, or error with
+  // the driver's own errno (a failed wait).
+  void abort(Status why, int error = 0) noexcept;
+  void finish() noexcept;
+  const Result& result() const noexcept { return result_; }
+
+ private:
+  enum class Mode : std::uint8_t { direct, through_pipe, copy };
+
+  bool reading_done() const noexcept;
+  std::size_t want(std::size_t cap) const noexcept;
+  bool more_known_to_follow(std::uint64_t after_this_read) const noexcept;
+  loff_t* src_offset() noexcept { return src_file_ ? &pos_ : nullptr; }
+  Step wait_for(Side side) const noexcept;
+  Step fail(int err, Side side) noexcept;
+  Step complete() noexcept;
+  bool switch_to_copy() noexcept;
+  Side direct_error_side(int err) const noexcept;
+  Side direct_blocked_side() const noexcept;
+
+  // Each returns a Step to hand to the driver, or nullopt to keep going.
+  std::optional<Step> write_pending(std::uint64_t& moved) noexcept;
+  std::optional<Step> step_direct(std::uint64_t& moved) noexcept;
+  std::optional<Step> step_through_pipe(std::uint64_t& moved) noexcept;
+  std::optional<Step> step_copy() noexcept;
+
+  int src_;
+  int dst_;
+  Mode mode_ = Mode::through_pipe;
+  Result result_;
+  std::optional<std::uint64_t> length_;
+  std::size_t pipe_size_;
+  std::size_t step_budget_;
+  std::string_view prefix_;
+  std::size_t prefix_off_ = 0;
+
+  bool src_file_ = false;  // regular file: read by offset
+  bool src_pipe_ = false;
+  bool dst_pipe_ = false;
+  bool explicit_offset_ = false;
+  loff_t pos_ = 0;  // next source offset to read (regular files)
+  loff_t start_pos_ = 0;
+  std::uint64_t src_size_ = 0;
+  bool src_eof_ = false;
+
+  detail::Pipe pipe_;
+  std::uint64_t in_pipe_ = 0;
+  bool src_blocked_ = false;  // the last splice into the pipe said EAGAIN
+  bool copy_pending_ = false;
+
+  char* buf_ = nullptr;
+  std::size_t buf_cap_ = 0;
+  std::size_t buf_off_ = 0;
+  std::size_t buf_len_ = 0;
+
+  int src_flags_ = -1;  // original flags to restore, or -1 if untouched
+  int dst_flags_ = -1;
+  bool finished_ = false;
+};
+
+// Tracks per-side stall deadlines for a driver. Call before every wait.
+class BYTEPUMP_API StallClock {
+ public:
+  StallClock(std::optional<std::chrono::nanoseconds> upstream,
+             std::optional<std::chrono::nanoseconds> downstream,
+             Clock::time_point now = Clock::now()) noexcept;
+  // How long the driver may wait on `side` now: nullopt is forever, zero or
+  // less means that side has stalled for its whole timeout.
+  std::optional<std::chrono::nanoseconds> remaining(const Result& result, Side side,
+                                                    Clock::time_point now = Clock::now()) noexcept;
+
+ private:
+  std::optional<std::chrono::nanoseconds> upstream_;
+  std::optional<std::chrono::nanoseconds> downstream_;
+  Side side_ = Side::none;
+  Clock::time_point since_;
+  std::uint64_t read_ = 0;
+  std::uint64_t written_ = 0;
+};
+
+// Moves bytes from src_fd to dst_fd until EOF, `length`, a stall timeout, a
+// cancel or an error, waiting with poll(). Never throws for transfer errors:
+// they are in the Result. The progress callback may throw; the pump is then
+// cleaned up and the exception propagates.
+BYTEPUMP_API Result pump(int src_fd, int dst_fd, const Options& options = {});
+
+}  // namespace bytepump
+
+#endif  // BYTEPUMP_PUMP_HPP_

@@ -1,0 +1,465 @@
+#include "bytepump/pump.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <new>
+
+#include "bytepump/detail/syscalls.hpp"
+#include "bytepump/sigpipe.hpp"
+
+namespace bytepump {
+namespace {
+
+constexpr std::size_t kCopyBuffer = 256 * 1024;
+constexpr std::size_t kDirectChunk = 1 << 20;
+
+// splice() says the fd kind can't do it: fall back to read/write.
+bool splice_unsupported(int err) {
+  return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP || err == ENOTSUP || err == EXDEV;
+}
+
+bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+
+int set_nonblocking(int fd) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || (flags & O_NONBLOCK)) return -1;
+  if (::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -1;
+  return flags;
+}
+
+bool ready(int fd, short events) {
+  pollfd p{fd, events, 0};
+  return ::poll(&p, 1, 0) > 0 && p.revents != 0;
+}
+
+}  // namespace
+
+const char* to_string(Side side) noexcept {
+  switch (side) {
+    case Side::upstream:
+      return "upstream";
+    case Side::downstream:
+      return "downstream";
+    default:
+      return "none";
+  }
+}
+
+const char* to_string(Status status) noexcept {
+  switch (status) {
+    case Status::running:
+      return "running";
+    case Status::done:
+      return "done";
+    case Status::timeout_upstream:
+      return "timeout_upstream";
+    case Status::timeout_downstream:
+      return "timeout_downstream";
+    case Status::cancelled:
+      return "cancelled";
+    default:
+      return "error";
+  }
+}
+
+const char* to_string(Strategy strategy) noexcept {
+  switch (strategy) {
+    case Strategy::splice_direct:
+      return "splice_direct";
+    case Strategy::splice_pipe:
+      return "splice_pipe";
+    default:
+      return "copy";
+  }
+}
+
+Pump::Pump(int src_fd, int dst_fd, const Options& options) noexcept
+    : src_(src_fd),
+      dst_(dst_fd),
+      length_(options.length),
+      pipe_size_(options.pipe_size),
+      step_budget_(std::max<std::size_t>(options.step_budget, 1)),
+      prefix_(options.prefix),
+      explicit_offset_(options.offset.has_value()) {
+  if (length_ && prefix_.size() > *length_) prefix_ = prefix_.substr(0, *length_);
+  result_.bytes_read = prefix_.size();
+  if (src_fd < 0 || dst_fd < 0) {
+    fail(EBADF, src_fd < 0 ? Side::upstream : Side::downstream);
+    return;
+  }
+  if (src_fd == dst_fd) {
+    fail(EINVAL, Side::none);
+    return;
+  }
+  struct stat src_st, dst_st;
+  if (::fstat(src_fd, &src_st) != 0) {
+    fail(errno, Side::upstream);
+    return;
+  }
+  if (::fstat(dst_fd, &dst_st) != 0) {
+    fail(errno, Side::downstream);
+    return;
+  }
+  src_pipe_ = S_ISFIFO(src_st.st_mode);
+  dst_pipe_ = S_ISFIFO(dst_st.st_mode);
+  if (S_ISREG(src_st.st_mode)) {
+    src_file_ = true;
+    src_size_ = static_cast<std::uint64_t>(src_st.st_size);
+    if (options.offset) {
+      pos_ = static_cast<loff_t>(*options.offset);
+    } else {
+      off_t here = ::lseek(src_fd, 0, SEEK_CUR);
+      if (here < 0) {
+        fail(errno, Side::upstream);
+        return;
+      }
+      pos_ = here;
+    }
+    start_pos_ = pos_;
+  } else if (options.offset) {
+    fail(ESPIPE, Side::upstream);
+    return;
+  }
+  if (!S_ISREG(src_st.st_mode)) src_flags_ = set_nonblocking(src_fd);
+  if (!S_ISREG(dst_st.st_mode)) dst_flags_ = set_nonblocking(dst_fd);
+
+  if (src_pipe_ || dst_pipe_) {
+    mode_ = Mode::direct;
+    result_.strategy = Strategy::splice_direct;
+  } else {
+    pipe_ = detail::acquire_pipe(pipe_size_);
+    if (!pipe_.valid()) {
+      fail(errno, Side::none);
+      return;
+    }
+    mode_ = Mode::through_pipe;
+    result_.strategy = Strategy::splice_pipe;
+  }
+}
+
+Pump::~Pump() {
+  finish();
+  delete[] buf_;
+}
+
+bool Pump::reading_done() const noexcept {
+  return src_eof_ || (length_ && result_.bytes_read >= *length_);
+}
+
+std::size_t Pump::want(std::size_t cap) const noexcept {
+  if (!length_) return cap;
+  std::uint64_t left = *length_ - result_.bytes_read;
+  return left < cap ? static_cast<std::size_t>(left) : cap;
+}
+
+// SPLICE_F_MORE only when more data is known to follow: it delays the last
+// segment of a short response otherwise.
+bool Pump::more_known_to_follow(std::uint64_t after_this_read) const noexcept {
+  if (src_eof_) return false;
+  bool below_length = !length_ || after_this_read < *length_;
+  if (src_file_) {
+    std::uint64_t next = static_cast<std::uint64_t>(pos_);
+    return below_length && next < src_size_;
+  }
+  return length_.has_value() && below_length;
+}
+
+Step Pump::wait_for(Side side) const noexcept {
+  Step s;
+  s.kind = Step::Kind::wait;
+  s.side = side;
+  if (side == Side::upstream) {
+    s.fd = src_;
+    s.interest = Interest::readable;
+  } else {
+    s.fd = dst_;
+    s.interest = Interest::writable;
+  }
+  return s;
+}
+
+Step Pump::fail(int err, Side side) noexcept {
+  result_.status = Status::error;
+  result_.error = err;
+  result_.error_side = side;
+  finish();
+  return Step{};
+}
+
+Step Pump::complete() noexcept {
+  result_.status = Status::done;
+  finish();
+  return Step{};
+}
+
+void Pump::abort(Status why, int error) noexcept {
+  if (result_.status != Status::running) return;
+  result_.status = why;
+  result_.error = error;
+  finish();
+}
+
+void Pump::finish() noexcept {
+  if (finished_) return;
+  finished_ = true;
+  // Restore in reverse order: src and dst may share one open file description.
+  if (dst_flags_ >= 0) ::fcntl(dst_, F_SETFL, dst_flags_);
+  if (src_flags_ >= 0) ::fcntl(src_, F_SETFL, src_flags_);
+  if (src_file_ && !explicit_offset_) {
+    std::uint64_t from_fd = result_.bytes_written - prefix_off_;
+    ::lseek(src_, static_cast<off_t>(start_pos_ + static_cast<loff_t>(from_fd)), SEEK_SET);
+  }
+  detail::release_pipe(pipe_, in_pipe_ == 0);
+  pipe_ = detail::Pipe{};
+}
+
+bool Pump::switch_to_copy() noexcept {
+  if (!buf_) {
+    buf_ = new (std::nothrow) char[kCopyBuffer];
+    if (!buf_) return false;
+    buf_cap_ = kCopyBuffer;
+  }
+  mode_ = Mode::copy;
+  result_.strategy = Strategy::copy;
+  return true;
+}
+
+Side Pump::direct_error_side(int err) const noexcept {
+  if (err == EPIPE) return Side::downstream;
+  if (src_pipe_ && !dst_pipe_) return Side::downstream;
+  if (dst_pipe_ && !src_pipe_) return Side::upstream;
+  return Side::upstream;
+}
+
+Side Pump::direct_blocked_side() const noexcept {
+  if (src_file_) return Side::downstream;
+  return ready(src_, POLLIN) ? Side::downstream : Side::upstream;
+}
+
+std::optional<Step> Pump::write_pending(std::uint64_t& moved) noexcept {
+  const char* data;
+  std::size_t len;
+  bool from_prefix = prefix_off_ < prefix_.size();
+  if (from_prefix) {
+    data = prefix_.data() + prefix_off_;
+    len = prefix_.size() - prefix_off_;
+  } else {
+    data = buf_ + buf_off_;
+    len = buf_len_ - buf_off_;
+  }
+  ssize_t n = detail::write_retry(dst_, data, len);
+  if (n < 0) {
+    if (would_block(errno)) return wait_for(Side::downstream);
+    return fail(errno, Side::downstream);
+  }
+  (from_prefix ? prefix_off_ : buf_off_) += static_cast<std::size_t>(n);
+  result_.bytes_written += static_cast<std::uint64_t>(n);
+  moved += static_cast<std::uint64_t>(n);
+  return std::nullopt;
+}
+
+std::optional<Step> Pump::step_direct(std::uint64_t& moved) noexcept {
+  if (reading_done()) return complete();
+  std::size_t len = want(kDirectChunk);
+  unsigned flags = SPLICE_F_NONBLOCK;
+  if (more_known_to_follow(result_.bytes_read + len)) flags |= SPLICE_F_MORE;
+  ssize_t n = detail::splice_retry(src_, src_offset(), dst_, nullptr, len, flags);
+  if (n > 0) {
+    result_.bytes_read += static_cast<std::uint64_t>(n);
+    result_.bytes_written += static_cast<std::uint64_t>(n);
+    moved += static_cast<std::uint64_t>(n);
+    return std::nullopt;
+  }
+  if (n == 0) {
+    src_eof_ = true;
+    return std::nullopt;
+  }
+  int err = errno;
+  if (would_block(err)) return wait_for(direct_blocked_side());
+  if (splice_unsupported(err)) {
+    if (!switch_to_copy()) return fail(ENOMEM, Side::none);
+    return std::nullopt;
+  }
+  return fail(err, direct_error_side(err));
+}
+
+std::optional<Step> Pump::step_through_pipe(std::uint64_t& moved) noexcept {
+  if (!reading_done() && !src_blocked_ && !copy_pending_ && in_pipe_ < pipe_.capacity) {
+    std::size_t len = want(static_cast<std::size_t>(pipe_.capacity - in_pipe_));
+    ssize_t n =
+        detail::splice_retry(src_, src_offset(), pipe_.write_fd, nullptr, len, SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      result_.bytes_read += static_cast<std::uint64_t>(n);
+      in_pipe_ += static_cast<std::uint64_t>(n);
+      return std::nullopt;
+    }
+    if (n == 0) {
+      src_eof_ = true;
+      return std::nullopt;
+    }
+    int err = errno;
+    if (would_block(err)) {
+      // With bytes in the pipe this may just mean the pipe is full.
+      if (in_pipe_ == 0) return wait_for(Side::upstream);
+      src_blocked_ = true;
+    } else if (splice_unsupported(err)) {
+      copy_pending_ = true;  // deliver what the pipe holds first
+    } else {
+      return fail(err, Side::upstream);
+    }
+  }
+  if (in_pipe_ > 0) {
+    unsigned flags = SPLICE_F_NONBLOCK;
+    if (more_known_to_follow(result_.bytes_read)) flags |= SPLICE_F_MORE;
+    ssize_t n = detail::splice_retry(pipe_.read_fd, nullptr, dst_, nullptr,
+                                     static_cast<std::size_t>(in_pipe_), flags);
+    if (n > 0) {
+      in_pipe_ -= static_cast<std::uint64_t>(n);
+      result_.bytes_written += static_cast<std::uint64_t>(n);
+      moved += static_cast<std::uint64_t>(n);
+      src_blocked_ = false;
+      return std::nullopt;
+    }
+    int err = n == 0 ? EIO : errno;
+    if (would_block(err)) {
+      src_blocked_ = false;
+      return wait_for(Side::downstream);
+    }
+    if (splice_unsupported(err)) {
+      if (!switch_to_copy()) return fail(ENOMEM, Side::none);
+      return std::nullopt;
+    }
+    return fail(err, Side::downstream);
+  }
+  if (copy_pending_) {
+    if (!switch_to_copy()) return fail(ENOMEM, Side::none);
+    return std::nullopt;
+  }
+  if (reading_done()) return complete();
+  src_blocked_ = false;
+  return wait_for(Side::upstream);
+}
+
+std::optional<Step> Pump::step_copy() noexcept {
+  buf_off_ = buf_len_ = 0;
+  if (in_pipe_ > 0) {
+    // Bytes a failed splice left in the pipe go out before any new ones.
+    std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(buf_cap_, in_pipe_));
+    ssize_t n = detail::read_retry(pipe_.read_fd, buf_, len);
+    if (n <= 0) return fail(n == 0 ? EIO : errno, Side::none);
+    in_pipe_ -= static_cast<std::uint64_t>(n);
+    buf_len_ = static_cast<std::size_t>(n);
+    return std::nullopt;
+  }
+  if (reading_done()) return complete();
+  std::size_t len = want(buf_cap_);
+  ssize_t n = src_file_ ? detail::pread_retry(src_, buf_, len, static_cast<off_t>(pos_))
+                        : detail::read_retry(src_, buf_, len);
+  if (n > 0) {
+    if (src_file_) pos_ += n;
+    result_.bytes_read += static_cast<std::uint64_t>(n);
+    buf_len_ = static_cast<std::size_t>(n);
+    return std::nullopt;
+  }
+  if (n == 0) {
+    src_eof_ = true;
+    return std::nullopt;
+  }
+  if (would_block(errno)) return wait_for(Side::upstream);
+  return fail(errno, Side::upstream);
+}
+
+Step Pump::step() noexcept {
+  std::uint64_t moved = 0;
+  while (result_.status == Status::running) {
+    if (moved >= step_budget_) {
+      Step s;
+      s.kind = Step::Kind::more;
+      return s;
+    }
+    std::optional<Step> next;
+    if (prefix_off_ < prefix_.size() || buf_off_ < buf_len_) {
+      next = write_pending(moved);
+    } else if (mode_ == Mode::direct) {
+      next = step_direct(moved);
+    } else if (mode_ == Mode::through_pipe) {
+      next = step_through_pipe(moved);
+    } else {
+      next = step_copy();
+    }
+    if (next) return *next;
+  }
+  return Step{};
+}
+
+StallClock::StallClock(std::optional<std::chrono::nanoseconds> upstream,
+                       std::optional<std::chrono::nanoseconds> downstream,
+                       Clock::time_point now) noexcept
+    : upstream_(upstream), downstream_(downstream), since_(now) {}
+
+std::optional<std::chrono::nanoseconds> StallClock::remaining(const Result& result, Side side,
+                                                              Clock::time_point now) noexcept {
+  bool progressed =
+      side == Side::upstream ? result.bytes_read != read_ : result.bytes_written != written_;
+  // A side's stall starts when the driver begins waiting on it with nothing
+  // new from it since the last wait.
+  if (side != side_ || progressed) since_ = now;
+  side_ = side;
+  read_ = result.bytes_read;
+  written_ = result.bytes_written;
+  const auto& limit = side == Side::upstream ? upstream_ : downstream_;
+  if (!limit) return std::nullopt;
+  return *limit - std::chrono::duration_cast<std::chrono::nanoseconds>(now - since_);
+}
+
+Result pump(int src_fd, int dst_fd, const Options& options) {
+  SigpipeGuard sigpipe;
+  Pump p(src_fd, dst_fd, options);
+  StallClock clock(options.upstream_timeout, options.downstream_timeout);
+  std::uint64_t reported = 0;
+  for (;;) {
+    Step s = p.step();
+    const Result& r = p.result();
+    if (options.progress && r.bytes_written > reported) {
+      std::uint64_t delta = r.bytes_written - reported;
+      reported = r.bytes_written;
+      options.progress(delta);
+    }
+    if (s.kind == Step::Kind::done) break;
+    if (options.canceller && options.canceller->cancelled()) {
+      p.abort(Status::cancelled);
+      break;
+    }
+    if (s.kind == Step::Kind::more) continue;
+
+    auto left = clock.remaining(r, s.side);
+    if (left && left->count() <= 0) {
+      p.abort(s.side == Side::upstream ? Status::timeout_upstream : Status::timeout_downstream);
+      break;
+    }
+    pollfd fds[2];
+    fds[0] = {s.fd, static_cast<short>(s.interest == Interest::readable ? POLLIN : POLLOUT), 0};
+    nfds_t nfds = 1;
+    if (options.canceller) fds[nfds++] = {options.canceller->fd(), POLLIN, 0};
+    timespec ts;
+    timespec* tsp = nullptr;
+    if (left) {
+      ts.tv_sec = static_cast<time_t>(left->count() / 1000000000);
+      ts.tv_nsec = static_cast<long>(left->count() % 1000000000);
+      tsp = &ts;
+    }
+    if (::ppoll(fds, nfds, tsp, nullptr) < 0 && errno != EINTR) {
+      // Only EFAULT/EINVAL/ENOMEM: nothing a retry fixes.
+      p.abort(Status::error, errno);
+      break;
+    }
+  }
+  return p.result();
+}
+
+}  // namespace bytepump

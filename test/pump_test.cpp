@@ -1,0 +1,487 @@
+#include "bytepump/pump.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+#include <tuple>
+
+#include "bytepump/canceller.hpp"
+#include "bytepump/detail/pipe_pool.hpp"
+#include "fd_helpers.hpp"
+
+namespace bytepump::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class PumpPairs : public ::testing::TestWithParam<std::tuple<Kind, Kind, std::size_t>> {};
+
+// Runs one transfer of `data` from a `src_kind` fd to a `dst_kind` fd and
+// returns what arrived and the result.
+std::pair<std::string, Result> transfer(Kind src_kind, Kind dst_kind, const std::string& data,
+                                        Options options = {}) {
+  int src_fd = -1;
+  FdPair src_pair, dst_pair;
+  std::thread writer;
+  if (src_kind == Kind::file) {
+    src_fd = temp_file(data);
+  } else {
+    src_pair = stream_pair(src_kind, true);
+    src_fd = src_pair.ours;
+    writer = std::thread([&] {
+      write_all(src_pair.peer, data);
+      src_pair.close_peer();
+    });
+  }
+  int dst_fd = -1;
+  std::future<std::string> received;
+  if (dst_kind == Kind::file) {
+    dst_fd = temp_file();
+  } else {
+    dst_pair = stream_pair(dst_kind, false);
+    dst_fd = dst_pair.ours;
+    received = std::async(std::launch::async, [peer = dst_pair.peer] { return read_all(peer); });
+  }
+  Result r = pump(src_fd, dst_fd, options);
+  if (writer.joinable()) writer.join();
+  std::string got;
+  if (dst_kind == Kind::file) {
+    got = read_file(dst_fd);
+    ::close(dst_fd);
+  } else {
+    if (dst_kind == Kind::pipe) {
+      ::close(dst_pair.ours);
+      dst_pair.ours = -1;
+    } else {
+      ::shutdown(dst_pair.ours, SHUT_WR);
+    }
+    got = received.get();
+  }
+  if (src_kind == Kind::file) ::close(src_fd);
+  return {got, r};
+}
+
+TEST_P(PumpPairs, DeliversEveryByteWithExactCounts) {
+  auto [src_kind, dst_kind, size] = GetParam();
+  const std::string data = pattern(size, static_cast<std::uint32_t>(size));
+  auto [got, r] = transfer(src_kind, dst_kind, data);
+  ASSERT_EQ(r.status, Status::done) << to_string(r.status) << " errno " << r.error;
+  EXPECT_EQ(r.bytes_read, size);
+  EXPECT_EQ(r.bytes_written, size);
+  EXPECT_EQ(r.stranded(), 0u);
+  EXPECT_TRUE(got == data) << "content differs; got " << got.size() << " bytes";
+  bool direct = src_kind == Kind::pipe || dst_kind == Kind::pipe;
+  EXPECT_EQ(r.strategy, direct ? Strategy::splice_direct : Strategy::splice_pipe);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllKinds, PumpPairs,
+                         ::testing::Combine(::testing::Values(Kind::file, Kind::pipe,
+                                                              Kind::unix_socket, Kind::tcp_socket),
+                                            ::testing::Values(Kind::file, Kind::pipe,
+                                                              Kind::unix_socket, Kind::tcp_socket),
+                                            ::testing::Values(0u, 1u, 65535u, 3703701u)),
+                         [](const auto& info) {
+                           return std::string(kind_name(std::get<0>(info.param))) + "_to_" +
+                                  kind_name(std::get<1>(info.param)) + "_" +
+                                  std::to_string(std::get<2>(info.param));
+                         });
+
+TEST(Pump, FileSourcePositionEndsAfterLastByteDelivered) {
+  const std::string data = pattern(100000);
+  int src = temp_file(data);
+  ::lseek(src, 1000, SEEK_SET);
+  int dst = temp_file();
+  Options o;
+  o.length = 5000;
+  Result r = pump(src, dst, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.bytes_written, 5000u);
+  EXPECT_EQ(::lseek(src, 0, SEEK_CUR), 6000);
+  EXPECT_EQ(::lseek(dst, 0, SEEK_CUR), 5000);
+  EXPECT_EQ(read_file(dst), data.substr(1000, 5000));
+  ::close(src);
+  ::close(dst);
+}
+
+TEST(Pump, ExplicitOffsetLeavesFilePositionAlone) {
+  const std::string data = pattern(10000);
+  int src = temp_file(data);
+  ::lseek(src, 7, SEEK_SET);
+  int dst = temp_file();
+  Options o;
+  o.offset = 2500;
+  Result r = pump(src, dst, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.bytes_written, 7500u);
+  EXPECT_EQ(::lseek(src, 0, SEEK_CUR), 7);
+  EXPECT_EQ(read_file(dst), data.substr(2500));
+  ::close(src);
+  ::close(dst);
+}
+
+TEST(Pump, LengthZeroWithinAndPastEof) {
+  const std::string data = pattern(4096);
+  for (std::uint64_t length : {0ull, 1ull, 4000ull, 4096ull, 100000ull}) {
+    Options o;
+    o.length = length;
+    auto [got, r] = transfer(Kind::file, Kind::tcp_socket, data, o);
+    std::uint64_t expected = std::min<std::uint64_t>(length, data.size());
+    ASSERT_TRUE(r.ok()) << length;
+    EXPECT_EQ(r.bytes_written, expected) << length;
+    EXPECT_EQ(got, data.substr(0, expected)) << length;
+  }
+}
+
+TEST(Pump, LengthLimitsAStreamSourceAndLeavesTheRestUnread) {
+  FdPair src = unix_pair();
+  write_all(src.peer, "hello world");
+  int dst = temp_file();
+  Options o;
+  o.length = 5;
+  Result r = pump(src.ours, dst, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(read_file(dst), "hello");
+  char rest[16] = {};
+  EXPECT_EQ(::read(src.ours, rest, sizeof rest), 6);
+  EXPECT_STREQ(rest, " world");
+  ::close(dst);
+}
+
+TEST(Pump, OffsetOnAStreamIsAnUpstreamError) {
+  FdPair src = pipe_pair(true);
+  int dst = temp_file();
+  Options o;
+  o.offset = 1;
+  Result r = pump(src.ours, dst, o);
+  EXPECT_EQ(r.status, Status::error);
+  EXPECT_EQ(r.error, ESPIPE);
+  EXPECT_EQ(r.error_side, Side::upstream);
+  ::close(dst);
+}
+
+TEST(Pump, PrefixGoesFirstAndCountsAgainstLength) {
+  const std::string data = pattern(50000);
+  Options o;
+  o.prefix = "PREFIX:";
+  auto [got, r] = transfer(Kind::file, Kind::unix_socket, data, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.bytes_written, data.size() + 7);
+  EXPECT_EQ(got, "PREFIX:" + data);
+
+  Options limited;
+  limited.prefix = "PREFIX:";
+  limited.length = 10;
+  auto [got2, r2] = transfer(Kind::file, Kind::pipe, data, limited);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(got2, "PREFIX:" + data.substr(0, 3));
+
+  Options short_limit;
+  short_limit.prefix = "PREFIX:";
+  short_limit.length = 3;
+  auto [got3, r3] = transfer(Kind::file, Kind::pipe, data, short_limit);
+  EXPECT_EQ(got3, "PRE");
+  EXPECT_EQ(r3.bytes_read, 3u);
+}
+
+TEST(Pump, PrefixDoesNotMoveTheFilePositionBack) {
+  const std::string data = pattern(3000);
+  int src = temp_file(data);
+  ::lseek(src, 1000, SEEK_SET);  // as if a caller buffered bytes 0..999
+  int dst = temp_file();
+  std::string prefix = data.substr(0, 1000);
+  Options o;
+  o.prefix = prefix;
+  Result r = pump(src, dst, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(read_file(dst), data);
+  EXPECT_EQ(::lseek(src, 0, SEEK_CUR), 3000);
+  ::close(src);
+  ::close(dst);
+}
+
+TEST(Pump, RestoresTheCallersBlockingFlags) {
+  FdPair src = unix_pair();
+  FdPair dst = tcp_pair();
+  int nonblocking = ::fcntl(dst.ours, F_GETFL) | O_NONBLOCK;
+  ::fcntl(dst.ours, F_SETFL, nonblocking);
+  int blocking = ::fcntl(src.ours, F_GETFL) & ~O_NONBLOCK;
+  ::fcntl(src.ours, F_SETFL, blocking);
+  write_all(src.peer, "abc");
+  src.close_peer();
+  Result r = pump(src.ours, dst.ours);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(::fcntl(src.ours, F_GETFL), blocking);
+  EXPECT_EQ(::fcntl(dst.ours, F_GETFL), nonblocking);
+}
+
+TEST(Pump, AppendOnlyDestinationFallsBackToCopyAndAppends) {
+  char path[] = "/tmp/bytepump-append-XXXXXX";
+  int fd = ::mkstemp(path);
+  write_all(fd, "existing;");
+  ::close(fd);
+  int dst = ::open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+  ::unlink(path);
+  const std::string data = pattern(300000);
+  int src = temp_file(data);
+  Result r = pump(src, dst);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.strategy, Strategy::copy);
+  EXPECT_EQ(r.bytes_written, data.size());
+  EXPECT_EQ(read_file(dst), "existing;" + data);
+  ::close(src);
+  ::close(dst);
+}
+
+TEST(Pump, DevZeroToDevNullWithALength) {
+  int src = ::open("/dev/zero", O_RDONLY | O_CLOEXEC);
+  int dst = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  Options o;
+  o.length = 50'000'000;
+  std::uint64_t reported = 0;
+  o.progress = [&](std::uint64_t n) { reported += n; };
+  Result r = pump(src, dst, o);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.bytes_written, 50'000'000u);
+  EXPECT_EQ(reported, 50'000'000u);
+  ::close(src);
+  ::close(dst);
+}
+
+TEST(Pump, StepReturnsMoreWhenItsBudgetRunsOut) {
+  int src = ::open("/dev/zero", O_RDONLY | O_CLOEXEC);
+  int dst = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  Options o;
+  o.length = 4u << 20;
+  o.step_budget = 1u << 20;
+  {
+    Pump p(src, dst, o);
+    int mores = 0;
+    for (;;) {
+      Step s = p.step();
+      if (s.kind == Step::Kind::done) break;
+      ASSERT_EQ(s.kind, Step::Kind::more);  // neither end ever blocks
+      ++mores;
+    }
+    EXPECT_TRUE(p.result().ok());
+    EXPECT_EQ(p.result().bytes_written, 4u << 20);
+    EXPECT_GE(mores, 3);
+  }
+  ::close(src);
+  ::close(dst);
+}
+
+TEST(Pump, StepSaysWhichSideItWaitsFor) {
+  FdPair src = tcp_pair();
+  FdPair dst = tcp_pair();
+  Pump p(src.ours, dst.ours);
+  Step s = p.step();
+  ASSERT_EQ(s.kind, Step::Kind::wait);
+  EXPECT_EQ(s.side, Side::upstream);
+  EXPECT_EQ(s.fd, src.ours);
+  EXPECT_EQ(s.interest, Interest::readable);
+
+  // Fill the destination until it pushes back.
+  int small = 4096;
+  ::setsockopt(dst.ours, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  ::setsockopt(dst.peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  std::thread writer([&] { write_all(src.peer, pattern(4 << 20)); });
+  for (;;) {
+    s = p.step();
+    if (s.kind == Step::Kind::wait && s.side == Side::downstream) break;
+    ASSERT_NE(s.kind, Step::Kind::done);
+    if (s.kind == Step::Kind::wait) {
+      pollfd pfd{s.fd, POLLIN, 0};
+      ::poll(&pfd, 1, 1000);
+    }
+  }
+  EXPECT_EQ(s.fd, dst.ours);
+  EXPECT_EQ(s.interest, Interest::writable);
+  p.abort(Status::cancelled);
+  src.close_peer();  // unblocks the writer with EPIPE
+  ::shutdown(src.ours, SHUT_RDWR);
+  writer.join();
+}
+
+TEST(Pump, UpstreamStallTimesOutWithTheCountSoFar) {
+  FdPair src = tcp_pair();
+  FdPair dst = unix_pair();
+  write_all(src.peer, "partial");
+  Options o;
+  o.upstream_timeout = 80ms;
+  auto start = Clock::now();
+  Result r = pump(src.ours, dst.ours, o);
+  auto took = Clock::now() - start;
+  EXPECT_EQ(r.status, Status::timeout_upstream);
+  EXPECT_EQ(r.bytes_written, 7u);
+  EXPECT_GE(took, 80ms);
+  EXPECT_LT(took, 5s);
+  char got[8] = {};
+  EXPECT_EQ(::read(dst.peer, got, sizeof got), 7);
+}
+
+TEST(Pump, DownstreamStallTimesOutAndShowsStrandedBytes) {
+  FdPair src = tcp_pair();
+  FdPair dst = tcp_pair();  // nobody reads dst.peer
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    std::string chunk = pattern(65536);
+    while (!stop) {
+      if (::send(src.peer, chunk.data(), chunk.size(), MSG_NOSIGNAL) < 0) break;
+    }
+  });
+  std::size_t pooled_before = detail::pooled_pipes();
+  Options o;
+  o.downstream_timeout = 100ms;
+  o.upstream_timeout = 10s;
+  Result r = pump(src.ours, dst.ours, o);
+  EXPECT_EQ(r.status, Status::timeout_downstream);
+  EXPECT_GT(r.bytes_written, 0u);
+  EXPECT_GE(r.bytes_read, r.bytes_written);
+  EXPECT_EQ(r.stranded(), r.bytes_read - r.bytes_written);
+  if (r.stranded() > 0) {
+    EXPECT_LE(detail::pooled_pipes(), pooled_before);
+  }
+  stop = true;
+  ::shutdown(src.peer, SHUT_RDWR);
+  writer.join();
+}
+
+TEST(Pump, CancellerEndsABlockedPumpPromptly) {
+  FdPair src = unix_pair();
+  FdPair dst = unix_pair();
+  Canceller c;
+  Options o;
+  o.canceller = &c;
+  auto start = Clock::now();
+  std::thread t([&] {
+    std::this_thread::sleep_for(50ms);
+    c.cancel();
+  });
+  Result r = pump(src.ours, dst.ours, o);
+  t.join();
+  EXPECT_EQ(r.status, Status::cancelled);
+  EXPECT_LT(Clock::now() - start, 5s);
+}
+
+TEST(Pump, ClosedReaderIsEpipeNotADeadProcess) {
+  const std::string data = pattern(200000);
+  int src = temp_file(data);
+  FdPair dst = pipe_pair(false);
+  dst.close_peer();
+  Result r = pump(src, dst.ours);
+  EXPECT_EQ(r.status, Status::error);
+  EXPECT_EQ(r.error, EPIPE);
+  EXPECT_EQ(r.error_side, Side::downstream);
+  EXPECT_EQ(r.bytes_written, 0u);
+  EXPECT_EQ(::lseek(src, 0, SEEK_CUR), 0);
+  ::close(src);
+}
+
+TEST(Pump, PeerResetMidTransferReportsTheDownstreamErrorAndCount) {
+  FdPair src = unix_pair();
+  FdPair dst = tcp_pair();
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    std::string chunk = pattern(65536);
+    while (!stop) {
+      if (::send(src.peer, chunk.data(), chunk.size(), MSG_NOSIGNAL) < 0) break;
+    }
+  });
+  std::thread resetter([&] {
+    char buf[65536];
+    std::size_t got = 0;
+    while (got < 1 << 20) {
+      ssize_t n = ::read(dst.peer, buf, sizeof buf);
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    linger l{1, 0};
+    ::setsockopt(dst.peer, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    ::close(dst.peer);
+  });
+  Result r = pump(src.ours, dst.ours);
+  resetter.join();
+  dst.peer = -1;
+  EXPECT_EQ(r.status, Status::error);
+  EXPECT_TRUE(r.error == ECONNRESET || r.error == EPIPE) << r.error;
+  EXPECT_EQ(r.error_side, Side::downstream);
+  EXPECT_GE(r.bytes_written, 1u << 20);
+  stop = true;
+  ::shutdown(src.peer, SHUT_RDWR);
+  writer.join();
+}
+
+TEST(Pump, BadDescriptorsAreErrorsOnTheirSide) {
+  Result r = pump(-1, 1);
+  EXPECT_EQ(r.status, Status::error);
+  EXPECT_EQ(r.error, EBADF);
+  EXPECT_EQ(r.error_side, Side::upstream);
+  int fd = temp_file();
+  Result same = pump(fd, fd);
+  EXPECT_EQ(same.error, EINVAL);
+  ::close(fd);
+}
+
+TEST(Pump, WriteOnlySourceIsAnUpstreamError) {
+  int src = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  int dst = temp_file();
+  Result r = pump(src, dst);
+  EXPECT_EQ(r.status, Status::error);
+  EXPECT_EQ(r.error, EBADF);
+  EXPECT_EQ(r.error_side, Side::upstream);
+  ::close(src);
+  ::close(dst);
+}
+
+TEST(Pump, CleanTransfersReuseTheirPipeAndLeakNoFds) {
+  const std::string data = pattern(10000);
+  transfer(Kind::file, Kind::tcp_socket, data);  // warm the pool
+  int before = open_fd_count();
+  for (int i = 0; i < 300; ++i) {
+    auto [got, r] = transfer(Kind::file, Kind::unix_socket, data);
+    ASSERT_TRUE(r.ok());
+  }
+  EXPECT_EQ(open_fd_count(), before);
+  EXPECT_GE(detail::pooled_pipes(), 1u);
+}
+
+TEST(Pump, ProgressExceptionPropagatesAndCleansUp) {
+  const std::string data = pattern(3 << 20);
+  int src = temp_file(data);
+  FdPair dst = unix_pair();
+  std::thread reader([&] { read_all(dst.peer); });
+  int flags = ::fcntl(dst.ours, F_GETFL);
+  Options o;
+  o.progress = [](std::uint64_t) { throw std::runtime_error("stop"); };
+  EXPECT_THROW(pump(src, dst.ours, o), std::runtime_error);
+  EXPECT_EQ(::fcntl(dst.ours, F_GETFL), flags);
+  ::shutdown(dst.ours, SHUT_WR);
+  reader.join();
+  ::close(src);
+}
+
+TEST(StallClock, CountsFromTheFirstWaitWithoutProgress) {
+  auto t0 = Clock::now();
+  StallClock clock(100ms, 200ms, t0);
+  Result r;
+  EXPECT_EQ(*clock.remaining(r, Side::upstream, t0 + 30ms), 100ms);
+  EXPECT_EQ(*clock.remaining(r, Side::upstream, t0 + 90ms), 40ms);
+  r.bytes_read = 10;  // upstream progress restarts its clock
+  EXPECT_EQ(*clock.remaining(r, Side::upstream, t0 + 150ms), 100ms);
+  EXPECT_EQ(*clock.remaining(r, Side::upstream, t0 + 260ms), -10ms);
+  // Switching sides starts the other side's stall afresh.
+  EXPECT_EQ(*clock.remaining(r, Side::downstream, t0 + 300ms), 200ms);
+  StallClock unlimited(std::nullopt, std::nullopt, t0);
+  EXPECT_FALSE(unlimited.remaining(r, Side::downstream, t0 + 1h).has_value());
+}
+
+}  // namespace
+}  // namespace bytepump::test
