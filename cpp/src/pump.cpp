@@ -207,16 +207,19 @@ void Pump::abort(Status why, int error) noexcept {
 void Pump::finish() noexcept {
   if (finished_) return;
   finished_ = true;
+  if (result_.status == Status::running) result_.status = Status::cancelled;
   // Restore in reverse order: src and dst may share one open file description.
-  if (dst_flags_ >= 0) ::fcntl(dst_, F_SETFL, dst_flags_);
-  if (src_flags_ >= 0) ::fcntl(src_, F_SETFL, src_flags_);
-  if (src_file_ && !explicit_offset_) {
+  if (!detached_ && dst_flags_ >= 0) ::fcntl(dst_, F_SETFL, dst_flags_);
+  if (!detached_ && src_flags_ >= 0) ::fcntl(src_, F_SETFL, src_flags_);
+  if (!detached_ && src_file_ && !explicit_offset_) {
     std::uint64_t from_fd = result_.bytes_written - prefix_off_;
     ::lseek(src_, static_cast<off_t>(start_pos_ + static_cast<loff_t>(from_fd)), SEEK_SET);
   }
   detail::release_pipe(pipe_, in_pipe_ == 0);
   pipe_ = detail::Pipe{};
 }
+
+void Pump::detach() noexcept { detached_ = true; }
 
 bool Pump::switch_to_copy() noexcept {
   if (!buf_) {

@@ -119,6 +119,10 @@ class BYTEPUMP_API Pump {
   // the driver's own errno (a failed wait).
   void abort(Status why, int error = 0) noexcept;
   void finish() noexcept;
+  // Forget the fds without touching them again (no flag restore, no seek):
+  // for drivers that learn the fds were closed, and their numbers possibly
+  // reused, while the pump ran.
+  void detach() noexcept;
   const Result& result() const noexcept { return result_; }
 
  private:
@@ -173,6 +177,7 @@ class BYTEPUMP_API Pump {
   int src_flags_ = -1;  // original flags to restore, or -1 if untouched
   int dst_flags_ = -1;
   bool finished_ = false;
+  bool detached_ = false;
 };
 
 // Tracks per-side stall deadlines for a driver. Call before every wait.

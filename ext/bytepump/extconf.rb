@@ -1,0 +1,22 @@
+# frozen_string_literal: true
+
+require "mkmf"
+
+# The C++ core lives in cpp/ at the gem's root and is compiled into the extension.
+core = File.expand_path("../../cpp", __dir__)
+abort "bytepump: cannot find the C++ core at #{core}" unless File.directory?(core)
+
+$CFLAGS << " -D_GNU_SOURCE"
+abort "bytepump needs Linux splice(2)" unless have_func("splice", "fcntl.h")
+unless have_struct_member("rb_io_t", "rbuf", "ruby/io.h")
+  abort "bytepump needs rb_io_t#rbuf to hand over bytes Ruby already buffered"
+end
+have_func("rb_io_descriptor", "ruby/io.h")
+
+$srcs = ["bytepump.cpp"] + Dir[File.join(core, "src", "*.cpp")].map { |f| File.basename(f) }.sort
+$VPATH << File.join(core, "src")
+$INCFLAGS << " -I#{File.join(core, 'include')}"
+$CXXFLAGS << " -std=c++17 -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter"
+
+create_header
+create_makefile("bytepump/bytepump")

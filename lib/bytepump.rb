@@ -1,0 +1,86 @@
+# frozen_string_literal: true
+
+require "bytepump/version"
+require "bytepump/bytepump"
+require "bytepump/result"
+require "bytepump/copy"
+require "bytepump/io_methods"
+
+# Zero-copy transfers between file descriptors with Linux splice(2).
+#
+#   File.open(path) { |f| f.splice_to(socket, 60) { |n| progress(n) } }
+#   Bytepump.pump(src, dst, timeout: 5) # => Bytepump::Result
+module Bytepump
+  class << self
+    # Moves bytes from +src+ to +dst+ until EOF or +length+ bytes.
+    #
+    # +src+ is an IO (or anything with #readpartial / #read), +dst+ an IO, a
+    # Tempfile, or anything with #write (StringIO, a zip streamer, a TLS
+    # socket). Real IOs on both sides are spliced in the kernel; other
+    # objects are copied through Ruby with the same counting and timeouts.
+    #
+    # Timeouts are stall timeouts in seconds: how long one side may make no
+    # progress. The block gets the bytes written since its last call.
+    #
+    # Returns a Result (status :done, :timeout_upstream or
+    # :timeout_downstream). A failing syscall raises its Errno::* exception,
+    # extended with Bytepump::TransferError (side, result, counts).
+    def pump(src, dst, timeout: nil, upstream_timeout: timeout, downstream_timeout: timeout,
+             length: nil, offset: nil, pipe_size: nil, &block)
+      check_timeout(:upstream_timeout, upstream_timeout)
+      check_timeout(:downstream_timeout, downstream_timeout)
+      check_count(:length, length)
+      check_count(:offset, offset)
+      check_count(:pipe_size, pipe_size)
+      src = unwrap(src)
+      dst = unwrap(dst)
+      check_ends(src, dst, offset)
+
+      if src.is_a?(IO) && dst.is_a?(IO)
+        raw = Native.pump(src, dst, upstream_timeout, downstream_timeout, length, offset,
+                          pipe_size, &block)
+        result = Result.from_native(raw, src, dst)
+      else
+        result = Copy.new(src, dst, upstream_timeout, length, offset).run(&block)
+      end
+      raise result.error if result.error
+
+      result
+    end
+
+    private
+
+    # Tempfile delegates to a real File: splicing that is exactly as safe.
+    # Nothing else is unwrapped (a TLS socket's #to_io is the raw socket).
+    def unwrap(io)
+      defined?(::Tempfile) && ::Tempfile === io ? io.__getobj__ : io
+    end
+
+    def check_ends(src, dst, offset)
+      unless src.is_a?(IO) || src.respond_to?(:readpartial) || src.respond_to?(:read)
+        raise TypeError, "src must be an IO or respond to #readpartial or #read (got #{src.class})"
+      end
+      unless dst.is_a?(IO) || dst.respond_to?(:write)
+        raise TypeError, "dst must be an IO or respond to #write (got #{dst.class})"
+      end
+      raise ArgumentError, "src and dst are the same object" if src.equal?(dst)
+      return if offset.nil? || src.is_a?(IO)
+
+      raise ArgumentError, "offset: needs an IO source (got #{src.class})"
+    end
+
+    def check_timeout(name, value)
+      return if value.nil?
+      raise TypeError, "#{name} must be Numeric seconds or nil (got #{value.inspect})" unless value.is_a?(Numeric)
+      return if value.real? && value >= 0 && value.to_f.finite?
+
+      raise ArgumentError, "#{name} must be a finite number of seconds >= 0 (got #{value.inspect})"
+    end
+
+    def check_count(name, value)
+      return if value.nil?
+      raise TypeError, "#{name} must be an Integer or nil (got #{value.inspect})" unless value.is_a?(Integer)
+      raise ArgumentError, "#{name} must be >= 0 (got #{value})" if value.negative?
+    end
+  end
+end

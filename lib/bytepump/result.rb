@@ -1,0 +1,47 @@
+# frozen_string_literal: true
+
+module Bytepump
+  # Mixed into the Errno::* exception a failed transfer raises, so callers can
+  # `rescue Bytepump::TransferError` and still see the usual Errno class.
+  module TransferError
+    # The Result of the failed transfer: counts, strategy, status :error.
+    attr_reader :result
+
+    def side = result.error_side
+    def bytes_written = result.bytes_written
+    def bytes_read = result.bytes_read
+
+    def self.build(errno, result, src, dst)
+      side = result.error_side
+      where = { upstream: "reading upstream from #{describe(src)}",
+                downstream: "writing downstream to #{describe(dst)}" }.fetch(side, "setting up the pump")
+      message = "bytepump: #{where} failed after #{result.bytes_written} bytes written " \
+                "(#{result.bytes_read} read)"
+      error = SystemCallError.new(message, errno)
+      error.extend(self)
+      error.instance_variable_set(:@result, result)
+      error
+    end
+
+    def self.describe(io)
+      io.is_a?(IO) && !io.closed? ? "#{io.class}(fd #{io.fileno})" : io.class.to_s
+    end
+  end
+
+  # The outcome of a transfer. Nothing is hidden: bytes taken from the source
+  # but never delivered are #stranded.
+  Result = Struct.new(:bytes_read, :bytes_written, :status, :strategy, :error_side, :error,
+                      keyword_init: true) do
+    def self.from_native(raw, src, dst)
+      bytes_read, bytes_written, status, errno, side, strategy = raw
+      result = new(bytes_read: bytes_read, bytes_written: bytes_written, status: status,
+                   strategy: strategy, error_side: side == :none ? nil : side)
+      result.error = TransferError.build(errno, result, src, dst) if status == :error
+      result.freeze
+    end
+
+    def ok? = status == :done
+    def timeout? = status == :timeout_upstream || status == :timeout_downstream
+    def stranded = bytes_read - bytes_written
+  end
+end
