@@ -1,0 +1,175 @@
+# frozen_string_literal: true
+
+RSpec.describe Bytepump do
+  describe ".pump" do
+    it "returns a frozen Result with counts, status and strategy" do
+      src = source(:file, pattern(50_000))
+      dst, received = destination(:tcp)
+      result = described_class.pump(src, dst)
+      expect(result).to be_frozen
+      expect(result).to have_attributes(bytes_read: 50_000, bytes_written: 50_000, status: :done,
+                                        strategy: :splice_pipe, stranded: 0, error: nil)
+      expect(result).to be_ok
+      expect(received.call.bytesize).to eq(50_000)
+    end
+
+    it "splices directly when one side is a pipe, and copies for a StringIO" do
+      expect(described_class.pump(source(:pipe, "abc"), destination(:unix).first).strategy).to eq(:splice_direct)
+      expect(described_class.pump(source(:file, "abc"), StringIO.new).strategy).to eq(:copy)
+    end
+
+    it "accepts a non-IO source that responds to #readpartial or #read" do
+      dst, received = destination(:pipe)
+      result = described_class.pump(StringIO.new("from a StringIO"), dst, length: 9)
+      expect(result.bytes_written).to eq(9)
+      expect(received.call).to eq("from a St")
+    end
+  end
+
+  describe "stall timeouts" do
+    it "returns :timeout_upstream when the source sends nothing for the timeout" do
+      src, peer = track(*tcp_pair)
+      peer.write("partial")
+      dst, received = destination(:unix)
+      started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      expect(src.splice_to(dst, 0.2)).to eq(:timeout_upstream)
+      expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - started).to be >= 0.2
+      expect(received.call).to eq("partial")
+    end
+
+    it "reports the partial count of a stalled transfer in the Result" do
+      src, peer = track(*UNIXSocket.pair)
+      peer.write("x" * 1000)
+      result = described_class.pump(src, StringIO.new, timeout: 0.1)
+      expect(result).to have_attributes(status: :timeout_upstream, bytes_written: 1000)
+      expect(result).to be_timeout
+    end
+
+    it "returns :timeout_downstream when the destination reads nothing, with stranded bytes visible" do
+      src, feeder = track(*tcp_pair)
+      dst, _stalled_reader = track(*tcp_pair)
+      writer = Thread.new do
+        chunk = "y" * 65_536
+        loop { feeder.write(chunk) }
+      rescue IOError, SystemCallError
+        nil
+      end
+      result = described_class.pump(src, dst, upstream_timeout: 10, downstream_timeout: 0.2)
+      expect(result.status).to eq(:timeout_downstream)
+      expect(result.bytes_written).to be > 0
+      expect(result.bytes_read).to be >= result.bytes_written
+      expect(result.stranded).to eq(result.bytes_read - result.bytes_written)
+      feeder.close
+      writer.join
+    end
+
+    it "times each side separately: a slow but steady source never times out" do
+      src, peer = track(*UNIXSocket.pair)
+      feeder = Thread.new do
+        5.times do
+          sleep 0.05
+          peer.write("tick")
+        end
+        peer.close
+      end
+      dst, received = destination(:pipe)
+      expect(src.splice_to(dst, 0.5)).to eq(20)
+      expect(received.call).to eq("tick" * 5)
+      feeder.join
+    end
+  end
+
+  describe "failures" do
+    it "raises the Errno with side and counts when the peer resets mid-transfer" do
+      src, feeder = track(*UNIXSocket.pair)
+      dst, client = track(*tcp_pair)
+      writer = Thread.new do
+        chunk = "z" * 65_536
+        loop { feeder.write(chunk) }
+      rescue IOError, SystemCallError
+        nil
+      end
+      resetter = Thread.new do
+        got = 0
+        got += client.readpartial(65_536).bytesize while got < 1 << 20
+        client.setsockopt(Socket::SOL_SOCKET, Socket::SO_LINGER, [1, 0].pack("ii"))
+        client.close
+      end
+      error = nil
+      begin
+        src.splice_to(dst)
+      rescue Bytepump::TransferError => e
+        error = e
+      end
+      resetter.join
+      expect(error).to be_a(Errno::ECONNRESET).or be_a(Errno::EPIPE)
+      expect(error.side).to eq(:downstream)
+      expect(error.bytes_written).to be >= 1 << 20
+      expect(error.message).to match(/writing downstream to TCPSocket\(fd \d+\) failed after \d+ bytes written \(\d+ read\)/)
+      feeder.close
+      writer.join
+    end
+
+    it "raises Errno::EPIPE when a pipe's reader is gone, and the process lives" do
+      src = source(:file, pattern(100_000))
+      r, w = IO.pipe
+      r.close
+      track(w)
+      expect { src.splice_to(w) }.to raise_error(Errno::EPIPE, /Broken pipe - bytepump: writing downstream/)
+      expect(src.pos).to eq(0)
+    end
+
+    it "counts what a non-IO destination took before its #write failed" do
+      sink = Class.new do
+        def initialize = @calls = 0
+        def write(data)
+          raise Errno::ENOSPC, "disk full" if (@calls += 1) > 2
+
+          data.bytesize
+        end
+      end.new
+      src = source(:file, pattern(1_000_000))
+      expect { src.splice_to(sink) }.to raise_error(Errno::ENOSPC) { |e|
+        expect(e.bytes_written).to eq(2 * Bytepump::Copy::CHUNK)
+        expect(e.side).to eq(:downstream)
+      }
+    end
+
+    it "stops, cleans up and propagates an exception raised in the block" do
+      require "io/nonblock"
+      src = source(:tcp, pattern(5_000_000))
+      dst, received = destination(:unix)
+      dst.nonblock = false
+      calls = 0
+      expect { src.splice_to(dst) { (calls += 1) == 2 ? raise("stop here") : nil } }
+        .to raise_error(RuntimeError, "stop here")
+      expect(calls).to eq(2)
+      expect(dst.nonblock?).to be(false)
+      src.close
+      received.call
+    end
+  end
+
+  describe "resources" do
+    it "leaks no fds over 10,000 calls" do
+      data = "n" * 1000
+      path = track(Tempfile.new("fds")).path
+      File.binwrite(path, data)
+      src = track(File.open(path, "rb"))
+      null = track(File.open(File::NULL, "wb"))
+      r, w = track(*IO.pipe)
+      src.splice_to(null) # warm the pipe pool
+      before = open_fds
+      10_000.times do |i|
+        src.rewind
+        if i.even?
+          expect(src.splice_to(null)).to eq(1000)
+        else
+          src.splice_to(w, length: 10)
+          r.read(10)
+        end
+      end
+      expect(open_fds).to eq(before)
+    end
+  end
+end

@@ -1,0 +1,17 @@
+# frozen_string_literal: true
+
+require "bytepump"
+require "socket"
+require "tempfile"
+require "stringio"
+require "digest"
+require "timeout"
+
+Dir[File.join(__dir__, "support", "*.rb")].sort.each { |f| require f }
+
+RSpec.configure do |config|
+  config.disable_monkey_patching!
+  config.expect_with(:rspec) { |c| c.syntax = :expect }
+  config.include Endpoints
+  config.filter_run_excluding(:slow) if ENV["BYTEPUMP_SKIP_SLOW"]
+end
