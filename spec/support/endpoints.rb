@@ -78,6 +78,7 @@ module Endpoints
     else
       ours, peer = track(*stream_pair(kind, reading: false))
       reader = Thread.new { peer.binmode.read }
+      reader.report_on_exception = false
       [ours, lambda {
         kind == :pipe ? ours.close : ours.close_write
         reader.value.b

@@ -1,0 +1,107 @@
+# frozen_string_literal: true
+
+RSpec.describe "splice_to with threads and fibers" do
+  def stalled_pump_in_thread(&on_error)
+    src, peer = track(*UNIXSocket.pair)
+    dst, = destination(:pipe)
+    started = Queue.new
+    thread = Thread.new do
+      started << true
+      src.splice_to(dst) { nil }
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      on_error&.call(e)
+      raise
+    end
+    thread.report_on_exception = false
+    started.pop
+    sleep 0.1 # let it reach the wait
+    [thread, src, peer, dst]
+  end
+
+  it "is ended promptly by Thread#raise, leaving the fds usable" do
+    require "io/nonblock"
+    before = open_fds
+    thread, src, peer, = stalled_pump_in_thread
+    was_nonblock = src.nonblock?
+    t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    thread.raise(Interrupt, "stop")
+    expect { thread.join }.to raise_error(Interrupt, "stop")
+    expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0).to be < 2
+    expect(src.nonblock?).to eq(was_nonblock)
+    peer.write("still works")
+    expect(src.readpartial(100)).to eq("still works")
+    close_tracked
+    expect(open_fds).to be <= before
+  end
+
+  it "is ended by Thread#kill" do
+    thread, = stalled_pump_in_thread
+    thread.kill
+    expect(thread.join(2)).to eq(thread)
+    expect(thread).not_to be_alive
+  end
+
+  it "is ended by Timeout.timeout" do
+    src, _peer = track(*tcp_pair)
+    dst, = destination(:file)
+    t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    expect { Timeout.timeout(0.2) { src.splice_to(dst) } }.to raise_error(Timeout::Error)
+    expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0).to be < 2
+  end
+
+  it "lets other threads run while a long transfer is in the kernel" do
+    ticks = 0
+    ticker = Thread.new { loop { ticks += 1; Thread.pass } }
+    File.open("/dev/zero", "rb") do |zero|
+      File.open(File::NULL, "wb") do |null|
+        expect(zero.splice_to(null, length: 2 << 30)).to eq(2 << 30)
+      end
+    end
+    ticker.kill
+    expect(ticks).to be > 100
+  end
+
+  it "lets other threads run while it waits on a slow peer" do
+    src, peer = track(*UNIXSocket.pair)
+    dst, received = destination(:pipe)
+    ticks = 0
+    ticker = Thread.new { loop { ticks += 1; sleep 0.001 } }
+    feeder = Thread.new do
+      10.times { sleep 0.02; peer.write("0123456789") }
+      peer.close
+    end
+    expect(src.splice_to(dst, 5)).to eq(100)
+    feeder.join
+    ticker.kill
+    expect(ticks).to be > 20
+    expect(received.call).to eq("0123456789" * 10)
+  end
+
+  it "interleaves two pumps under the async gem's Fiber scheduler" do
+    require "async"
+    events = []
+    pairs = 2.times.map { track(*UNIXSocket.pair) }
+    sinks = 2.times.map { destination(:file) }
+    Async do |task|
+      pumps = pairs.each_with_index.map do |(src, _), i|
+        task.async { src.splice_to(sinks[i][0], 5) { |n| events << [i, n] } }
+      end
+      feeders = pairs.each_with_index.map do |(_, peer), i|
+        task.async do
+          4.times do |k|
+            peer.write("pump#{i}-chunk#{k};")
+            sleep 0.01
+          end
+          peer.close
+        end
+      end
+      feeders.each(&:wait)
+      expect(pumps.map(&:wait)).to eq([52, 52])
+    end
+    expect(sinks.map { |_, read| read.call }).to eq([0, 1].map { |i| (0..3).map { |k| "pump#{i}-chunk#{k};" }.join })
+    order = events.map(&:first)
+    expect(order.count(0)).to be >= 2
+    expect(order.count(1)).to be >= 2
+    expect(order.chunk_while { |a, b| a == b }.count).to be > 2 # interleaved, not one after the other
+  end
+end
