@@ -1,0 +1,150 @@
+# frozen_string_literal: true
+
+# Benchmark (not a test): 1 GiB socket->socket and file->socket over loopback.
+# For splice_to, IO.copy_stream, a read/write loop and the C++ pump alone it
+# prints MB/s, the pump process's CPU seconds and Ruby objects allocated,
+# runs alternated, medians of RUNS (default 5), and ratios to copy_stream.
+#
+#   bundle exec rake compile && bundle exec ruby bench/pump_bench.rb
+require "bytepump"
+require "socket"
+require "fileutils"
+
+ROOT = File.expand_path("..", __dir__)
+SIZE = Integer(ENV.fetch("BENCH_MB", "1024")) << 20
+RUNS = Integer(ENV.fetch("RUNS", "5"))
+DIR = File.join(ROOT, "tmp", "bench")
+FILE = File.join(DIR, "1g.bin")
+DRIVER = File.join(ROOT, "build-bench", "bench", "bytepump_pump_driver")
+
+def build_driver
+  system("cmake", "-S", ROOT, "-B", File.join(ROOT, "build-bench"), "-DCMAKE_BUILD_TYPE=Release",
+         "-DBYTEPUMP_BENCH=ON", "-DBYTEPUMP_TEST=OFF", out: File::NULL, exception: true)
+  system("cmake", "--build", File.join(ROOT, "build-bench"), "-j2", out: File::NULL, exception: true)
+end
+
+def prepare_file
+  FileUtils.mkdir_p(DIR)
+  return if File.exist?(FILE) && File.size(FILE) == SIZE
+
+  random = Random.new(7)
+  chunk = random.bytes(1 << 20)
+  File.open(FILE, "wb") { |f| (SIZE >> 20).times { f.write(chunk) } }
+end
+
+def tcp_pair(listener)
+  client = TCPSocket.new("127.0.0.1", listener.addr[1])
+  [listener.accept, client]
+end
+
+# A child that drains +sock+ into /dev/null and exits with success only if it
+# got exactly SIZE bytes. Children close the parent's ends so EOFs arrive.
+def consumer(sock, *parents_ends)
+  fork do
+    parents_ends.each(&:close)
+    File.open(File::NULL, "wb") { |null| exit!(sock.splice_to(null) == SIZE ? 0 : 1) }
+  end
+end
+
+# A child that sends SIZE bytes of /dev/zero into +sock+.
+def producer(sock, *parents_ends)
+  fork do
+    parents_ends.each(&:close)
+    File.open("/dev/zero", "rb") { |zero| zero.splice_to(sock, length: SIZE) }
+    sock.close
+    exit!(0)
+  end
+end
+
+METHODS = {
+  "splice_to" => ->(src, dst) { src.splice_to(dst) },
+  "copy_stream" => ->(src, dst) { IO.copy_stream(src, dst) },
+  "read/write loop" => lambda { |src, dst|
+    buffer = String.new(capacity: 1 << 16)
+    total = 0
+    begin
+      loop do
+        src.readpartial(1 << 16, buffer)
+        dst.write(buffer)
+        total += buffer.bytesize
+      end
+    rescue EOFError
+      total
+    end
+  },
+  "C++ pump" => :driver
+}.freeze
+
+# Returns [MB/s, CPU seconds of the pump process, Ruby objects allocated].
+def measure(kind, method, listener)
+  downstream, far_end = tcp_pair(listener)
+  consumer_pid = consumer(far_end, downstream)
+  far_end.close
+  if kind == :socket
+    src, feeder = tcp_pair(listener)
+    producer_pid = producer(feeder, src, downstream)
+    feeder.close
+  else
+    src = File.open(FILE, "rb")
+  end
+
+  GC.start
+  GC.stat(:total_allocated_objects) # the first call allocates; don't count that
+  objects = GC.stat(:total_allocated_objects)
+  cpu = Process.clock_gettime(Process::CLOCK_PROCESS_CPUTIME_ID)
+  children = Process.times
+  started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  if method == :driver
+    pid = spawn(DRIVER, src.fileno.to_s, downstream.fileno.to_s, src => src, downstream => downstream,
+                out: File::NULL)
+    Process.wait(pid)
+    raise "C++ pump failed" unless $?.success?
+
+    downstream.close
+    elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
+    after = Process.times
+    cpu = (after.cutime + after.cstime) - (children.cutime + children.cstime)
+    objects = nil
+  else
+    bytes = METHODS.fetch(method).call(src, downstream)
+    downstream.close
+    elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
+    cpu = Process.clock_gettime(Process::CLOCK_PROCESS_CPUTIME_ID) - cpu
+    objects = GC.stat(:total_allocated_objects) - objects
+    raise "#{method} moved #{bytes} bytes, expected #{SIZE}" unless bytes == SIZE
+  end
+  src.close
+  Process.wait(producer_pid) if producer_pid
+  Process.wait(consumer_pid)
+  raise "#{method}: the consumer did not get #{SIZE} bytes" unless $?.success?
+
+  [SIZE / elapsed / 1e6, cpu, objects]
+end
+
+def median(values)
+  values = values.compact.sort
+  values.empty? ? nil : values[values.size / 2]
+end
+
+build_driver
+prepare_file
+listener = TCPServer.new("127.0.0.1", 0)
+puts "bytepump #{Bytepump::VERSION}: #{SIZE >> 20} MiB per transfer over 127.0.0.1, medians of #{RUNS} alternated runs"
+puts "(CPU and objects are the pump process's; the C++ pump is its own process)"
+
+%i[socket file].each do |kind|
+  samples = Hash.new { |h, k| h[k] = [] }
+  RUNS.times do
+    METHODS.each_key { |name| samples[name] << measure(kind, METHODS[name] == :driver ? :driver : name, listener) }
+  end
+  rows = samples.transform_values { |runs| runs.transpose.map { |column| median(column) } }
+  base = rows.fetch("copy_stream")
+  puts
+  puts "#{kind}->socket"
+  printf("  %-16s %10s %9s %9s %12s %10s\n", "method", "MB/s", "CPU s", "objects", "x copy MB/s", "x copy CPU")
+  rows.each do |name, (rate, cpu, objects)|
+    printf("  %-16s %10.1f %9.3f %9s %12.2f %10.2f\n", name, rate, cpu, objects || "-", rate / base[0], cpu / base[1])
+  end
+  splice, driver = rows.fetch("splice_to"), rows.fetch("C++ pump")
+  printf("  Ruby splice_to / C++ pump throughput: %.2f\n", splice[0] / driver[0])
+end
