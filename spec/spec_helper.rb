@@ -6,6 +6,8 @@ require "tempfile"
 require "stringio"
 require "digest"
 require "timeout"
+require "tmpdir"
+require "fileutils"
 
 Dir[File.join(__dir__, "support", "*.rb")].sort.each { |f| require f }
 

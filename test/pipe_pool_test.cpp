@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,6 +33,27 @@ TEST(PipePool, EmptyPipesAreReusedAndDirtyOnesClosed) {
   release_pipe(b, false);
   EXPECT_EQ(pooled_pipes(), pooled - 1);
   EXPECT_LT(::fcntl(b.read_fd, F_GETFD), 0);  // closed
+}
+
+TEST(PipePool, AForkedChildNeverSharesThePoolWithItsParent) {
+  Pipe parent = acquire_pipe(65536);
+  release_pipe(parent, true);
+  ASSERT_GE(pooled_pipes(), 1u);
+  struct stat theirs;
+  ASSERT_EQ(::fstat(parent.read_fd, &theirs), 0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    bool fresh = pooled_pipes() == 0;
+    Pipe p = acquire_pipe(65536);
+    // A new pipe may reuse the closed copies' fd numbers: compare identities.
+    struct stat mine;
+    bool distinct = ::fstat(p.read_fd, &mine) == 0 && mine.st_ino != theirs.st_ino;
+    ::_exit(fresh && p.valid() && distinct ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_GE(pooled_pipes(), 1u);  // the parent's pool is untouched
 }
 
 }  // namespace

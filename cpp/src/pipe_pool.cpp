@@ -14,15 +14,26 @@ namespace {
 constexpr std::size_t kMaxPooled = 8;
 
 std::mutex pool_mutex;
-std::vector<Pipe>& pool() {
-  static auto* pipes = new std::vector<Pipe>();  // never destroyed: safe at exit
-  return *pipes;
-}
+pid_t pool_pid = 0;
 
 void close_pipe(const Pipe& p) noexcept {
   // Don't retry close in case of EINTR!
   if (p.read_fd >= 0) ::close(p.read_fd);
   if (p.write_fd >= 0) ::close(p.write_fd);
+}
+
+// Call with pool_mutex held. After a fork the pooled pipes are shared with
+// the parent: using one from both processes would mix their bytes, so a child
+// closes its copies and starts an empty pool.
+std::vector<Pipe>& pool() {
+  static auto* pipes = new std::vector<Pipe>();  // never destroyed: safe at exit
+  pid_t pid = ::getpid();
+  if (pid != pool_pid) {
+    for (const Pipe& p : *pipes) close_pipe(p);
+    pipes->clear();
+    pool_pid = pid;
+  }
+  return *pipes;
 }
 
 std::size_t read_pipe_max_size() noexcept {

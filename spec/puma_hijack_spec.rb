@@ -1,0 +1,65 @@
+# frozen_string_literal: true
+
+require "openssl"
+
+# A real Puma running bench/hijack_app.ru: the Rack app hijacks the client
+# socket and streams a file into it with splice_to.
+RSpec.describe "a Rack app on Puma streaming a file with splice_to", :integration do
+  before(:all) do
+    @dir = Dir.mktmpdir("bytepump-puma")
+    @file = File.join(@dir, "payload.bin")
+    File.binwrite(@file, Random.new(42).bytes(8 << 20) + "tail")
+    server = TCPServer.new("127.0.0.1", 0)
+    @port = server.addr[1]
+    server.close
+    app = File.expand_path("../bench/hijack_app.ru", __dir__)
+    @puma = spawn({ "BYTEPUMP_DEMO_FILE" => @file }, Gem.ruby, Gem.bin_path("puma", "puma"),
+                  "--bind", "tcp://127.0.0.1:#{@port}", "--threads", "2:2", "--quiet", app,
+                  out: File::NULL, err: File.join(@dir, "puma.log"))
+    Timeout.timeout(30) do
+      TCPSocket.new("127.0.0.1", @port).close
+    rescue Errno::ECONNREFUSED
+      sleep 0.1
+      retry
+    end
+  end
+
+  after(:all) do
+    Process.kill("TERM", @puma)
+    Process.wait(@puma)
+    FileUtils.rm_rf(@dir)
+  end
+
+  def get(path)
+    socket = TCPSocket.new("127.0.0.1", @port)
+    socket.write("GET #{path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    response = socket.read
+    head, body = response.split("\r\n\r\n", 2)
+    [head, body]
+  ensure
+    socket&.close
+  end
+
+  it "delivers the whole file byte for byte, with the Content-Length it announced" do
+    head, body = get("/splice")
+    expect(head).to start_with("HTTP/1.1 200 OK")
+    expect(head[/content-length: (\d+)/, 1].to_i).to eq(File.size(@file))
+    expect(OpenSSL::Digest::SHA256.hexdigest(body)).to eq(OpenSSL::Digest::SHA256.hexdigest(File.binread(@file)))
+  end
+
+  it "serves several clients at once" do
+    bodies = 3.times.map { Thread.new { get("/splice").last } }.map(&:value)
+    expect(bodies.map(&:bytesize)).to all(eq(File.size(@file)))
+    expect(bodies.uniq.size).to eq(1)
+  end
+
+  it "leaves Puma healthy when a client disconnects mid-stream" do
+    socket = TCPSocket.new("127.0.0.1", @port)
+    socket.write("GET /splice HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    socket.readpartial(4096)
+    socket.setsockopt(Socket::SOL_SOCKET, Socket::SO_LINGER, [1, 0].pack("ii"))
+    socket.close
+    _, body = get("/splice")
+    expect(body.bytesize).to eq(File.size(@file))
+  end
+end
