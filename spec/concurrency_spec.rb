@@ -105,3 +105,54 @@ RSpec.describe "splice_to with threads and fibers" do
     expect(order.chunk_while { |a, b| a == b }.count).to be > 2 # interleaved, not one after the other
   end
 end
+
+RSpec.describe "splice_to around fork and close" do
+  it "keeps a forked child's transfers apart from its parent's (no shared pooled pipe)" do
+    data = pattern(4 << 20)
+    warm = source(:file, "warm")
+    warm.splice_to(File.open(File::NULL, "w")) # leaves a pipe in the pool
+    results = 2.times.map do
+      r, w = IO.pipe
+      pid = fork do
+        r.close
+        src = File.open(source(:file, data).path, "rb")
+        dst, received = destination(:tcp)
+        src.splice_to(dst)
+        w.write(received.call == data ? "ok" : "corrupt")
+        exit!(0)
+      end
+      w.close
+      [pid, r]
+    end
+    src = source(:file, data)
+    dst, received = destination(:unix)
+    expect(src.splice_to(dst)).to eq(data.bytesize)
+    expect(received.call == data).to be(true)
+    results.each do |pid, r|
+      Process.wait(pid)
+      expect(r.read).to eq("ok")
+    end
+  end
+
+  it "raises IOError when another thread closes the IO it waits on" do
+    src, _peer = track(*UNIXSocket.pair)
+    dst, = destination(:pipe)
+    thread = Thread.new { src.splice_to(dst) }
+    thread.report_on_exception = false
+    sleep 0.1
+    src.close
+    expect { thread.join(5) }.to raise_error(IOError, /closed/)
+    expect(dst.write("still usable")).to eq(12)
+  end
+
+  it "splices from a Tempfile through its File" do
+    tempfile = Tempfile.new("src")
+    tempfile.write("from a tempfile")
+    tempfile.rewind
+    dst, received = destination(:pipe)
+    expect(tempfile.splice_to(dst)).to eq(15)
+    expect(received.call).to eq("from a tempfile")
+  ensure
+    tempfile&.close!
+  end
+end

@@ -1,27 +1,27 @@
 # frozen_string_literal: true
 
-RSpec.describe "IO#splice_to" do
-  sizes = [0, 1, 65_535, 3_703_701]
+RSpec.shared_examples "a transfer that loses nothing" do |src_kind, dst_kind|
+  [0, 1, 65_535, 3_703_701].each do |size|
+    it "delivers #{size} bytes exactly, reports them as progress and returns the count" do
+      data = pattern(size, size)
+      src = source(src_kind, data)
+      dst, received = destination(dst_kind)
+      progress = []
+      count = src.splice_to(dst) { |n| progress << n }
+      expect(count).to eq(size)
+      expect(progress.sum).to eq(size)
+      expect(progress).to all(be_positive)
+      got = received.call
+      expect(got.bytesize).to eq(size)
+      expect(got == data).to be(true)
+    end
+  end
+end
 
-  Endpoints::SOURCE_KINDS.each do |src_kind|
-    Endpoints::DEST_KINDS.each do |dst_kind|
-      context "from a #{src_kind} to a #{dst_kind}" do
-        sizes.each do |size|
-          it "delivers #{size} bytes exactly and returns the count" do
-            data = pattern(size, size)
-            src = source(src_kind, data)
-            dst, received = destination(dst_kind)
-            progress = []
-            count = src.splice_to(dst) { |n| progress << n }
-            expect(count).to eq(size)
-            expect(progress.sum).to eq(size)
-            expect(progress).to all(be_positive)
-            got = received.call
-            expect(got.bytesize).to eq(size)
-            expect(got == data).to be(true)
-          end
-        end
-      end
+RSpec.describe "IO#splice_to" do
+  Endpoints::SOURCE_KINDS.product(Endpoints::DEST_KINDS).each do |src_kind, dst_kind|
+    context "from a #{src_kind} to a #{dst_kind}" do
+      it_behaves_like "a transfer that loses nothing", src_kind, dst_kind
     end
   end
 
