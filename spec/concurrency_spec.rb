@@ -77,6 +77,19 @@ RSpec.describe "splice_to with threads and fibers" do
     expect(received.call).to eq("0123456789" * 10)
   end
 
+  it "gives other fibers a turn during a transfer that never blocks" do
+    require "async"
+    ticks = 0
+    Async do |task|
+      ticker = task.async { loop { ticks += 1; sleep 0 } }
+      File.open("/dev/zero", "rb") do |zero|
+        File.open(File::NULL, "wb") { |null| expect(zero.splice_to(null, length: 512 << 20)).to eq(512 << 20) }
+      end
+      ticker.stop
+    end
+    expect(ticks).to be >= 32 # at least one turn per 8 MiB step
+  end
+
   it "interleaves two pumps under the async gem's Fiber scheduler" do
     require "async"
     events = []

@@ -215,6 +215,12 @@ RSpec.describe "IO#splice_to" do
       expect { src.splice_to(dst, offset: "0") }.to raise_error(TypeError, /offset must be an Integer/)
     end
 
+    it "refuses to splice a pipe's read end into its own write end" do
+      r, w = track(*IO.pipe)
+      w.write("loop")
+      expect { r.splice_to(w) }.to raise_error(Errno::EINVAL, /pumping IO\(fd \d+\) into IO\(fd \d+\) failed after 0 bytes/)
+    end
+
     it "refuses to splice an IO into itself" do
       r, w = track(*IO.pipe)
       expect { r.splice_to(r) }.to raise_error(ArgumentError, "src and dst are the same object")

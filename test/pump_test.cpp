@@ -433,6 +433,15 @@ TEST(Pump, BadDescriptorsAreErrorsOnTheirSide) {
   ::close(fd);
 }
 
+TEST(Pump, TheTwoEndsOfOnePipeAreRefused) {
+  FdPair p = pipe_pair(true);
+  write_all(p.peer, "loop");
+  Result r = pump(p.ours, p.peer);
+  EXPECT_EQ(r.status, Status::error);
+  EXPECT_EQ(r.error, EINVAL);
+  EXPECT_EQ(r.error_side, Side::none);
+}
+
 TEST(Pump, WriteOnlySourceIsAnUpstreamError) {
   int src = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
   int dst = temp_file();

@@ -107,6 +107,11 @@ Pump::Pump(int src_fd, int dst_fd, const Options& options) noexcept
   }
   src_pipe_ = S_ISFIFO(src_st.st_mode);
   dst_pipe_ = S_ISFIFO(dst_st.st_mode);
+  if (src_pipe_ && dst_pipe_ && src_st.st_ino == dst_st.st_ino &&
+      src_st.st_dev == dst_st.st_dev) {
+    fail(EINVAL, Side::none);  // the two ends of one pipe would feed themselves
+    return;
+  }
   if (S_ISREG(src_st.st_mode)) {
     src_file_ = true;
     src_size_ = static_cast<std::uint64_t>(src_st.st_size);
@@ -157,16 +162,13 @@ std::size_t Pump::want(std::size_t cap) const noexcept {
   return left < cap ? static_cast<std::size_t>(left) : cap;
 }
 
-// SPLICE_F_MORE only when more data is known to follow: it delays the last
-// segment of a short response otherwise.
+// SPLICE_F_MORE only when more data is known to follow: it corks the last
+// segment of a short response otherwise. Only a regular file is known to have
+// its next bytes ready; a stream's next bytes may be long in coming.
 bool Pump::more_known_to_follow(std::uint64_t after_this_read) const noexcept {
-  if (src_eof_) return false;
+  if (src_eof_ || !src_file_) return false;
   bool below_length = !length_ || after_this_read < *length_;
-  if (src_file_) {
-    std::uint64_t next = static_cast<std::uint64_t>(pos_);
-    return below_length && next < src_size_;
-  }
-  return length_.has_value() && below_length;
+  return below_length && static_cast<std::uint64_t>(pos_) < src_size_;
 }
 
 Step Pump::wait_for(Side side) const noexcept {

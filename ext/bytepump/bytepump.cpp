@@ -3,6 +3,7 @@
 // exception is a longjmp, so every C++ object with a destructor lives on the
 // heap in a Native owned through rb_ensure, never in a frame that can unwind.
 #include <ruby.h>
+#include <ruby/fiber/scheduler.h>
 #include <ruby/io.h>
 #include <ruby/thread.h>
 
@@ -99,7 +100,14 @@ VALUE drive_body(VALUE arg) {
     }
     if (call.step.kind == Step::Kind::done) break;
     if (call.step.kind == Step::Kind::more) {
-      rb_thread_check_ints();
+      // A source and destination that never block must not starve other
+      // fibers or threads: give them a turn every step budget.
+      VALUE scheduler = rb_fiber_scheduler_current();
+      if (scheduler != Qnil) {
+        rb_fiber_scheduler_kernel_sleep(scheduler, INT2FIX(0));
+      } else {
+        rb_thread_check_ints();
+      }
       continue;
     }
     auto left = d->native->clock.remaining(r, call.step.side);

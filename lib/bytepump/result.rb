@@ -14,7 +14,8 @@ module Bytepump
     def self.build(errno, result, src, dst)
       side = result.error_side
       where = { upstream: "reading upstream from #{describe(src)}",
-                downstream: "writing downstream to #{describe(dst)}" }.fetch(side, "setting up the pump")
+                downstream: "writing downstream to #{describe(dst)}" }
+              .fetch(side) { "pumping #{describe(src)} into #{describe(dst)}" }
       message = "bytepump: #{where} failed after #{result.bytes_written} bytes written " \
                 "(#{result.bytes_read} read)"
       error = SystemCallError.new(message, errno)
