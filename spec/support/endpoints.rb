@@ -87,6 +87,18 @@ module Endpoints
   end
 
   # Peers left blocked by a failed example end when our side closes.
+  # A thread that writes into +io+ until it fails (the other side closed).
+  def endless_feeder(io)
+    feeder = Thread.new do
+      chunk = "f" * 65_536
+      loop { io.write(chunk) }
+    rescue IOError, SystemCallError
+      nil
+    end
+    (@threads ||= []) << feeder
+    feeder
+  end
+
   def join_peers
     (@threads || []).each do |t|
       t.join
