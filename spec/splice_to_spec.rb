@@ -99,6 +99,12 @@ RSpec.describe "IO#splice_to" do
         .to raise_error(Errno::ESPIPE, /reading upstream from IO\(fd \d+\) failed after 0 bytes/)
     end
 
+    it "names the side when an offset meets a stream on the copy path too" do
+      src = source(:pipe, "abc")
+      expect { src.splice_to(StringIO.new, offset: 1) }
+        .to raise_error(Errno::ESPIPE, /reading upstream from IO\(fd \d+\) failed after 0 bytes/)
+    end
+
     it "limits a stream and leaves the rest unread" do
       src = source(:unix, "hello world")
       dst, received = destination(:file)

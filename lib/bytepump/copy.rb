@@ -21,7 +21,7 @@ module Bytepump
     end
 
     def run(&block)
-      while (chunk = next_chunk)
+      while (chunk = guarded(:upstream) { next_chunk })
         return finish(:timeout_upstream) if chunk == :timeout
 
         @read += chunk.bytesize
@@ -64,11 +64,16 @@ module Bytepump
     end
 
     def deliver(chunk)
-      written = @dst.write(chunk)
+      written = guarded(:downstream) { @dst.write(chunk) }
       @written += written.is_a?(Integer) ? written : chunk.bytesize
+    end
+
+    # A failing syscall on either side raises its Errno with the counts so far.
+    def guarded(side)
+      yield
     rescue SystemCallError => e
       result = Result.new(bytes_read: @read, bytes_written: @written, status: :error,
-                          strategy: :copy, error_side: :downstream).freeze
+                          strategy: :copy, error_side: side).freeze
       raise TransferError.build(e.errno, result, @src, @dst), cause: e
     end
 
