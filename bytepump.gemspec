@@ -24,4 +24,5 @@ Gem::Specification.new do |spec|
   ]
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/bytepump/extconf.rb"]
+  spec.metadata["rubygems_mfa_required"] = "true"
 end

@@ -33,12 +33,10 @@ def start_puma(port)
               "--quiet", File.join(ROOT, "bench", "hijack_app.ru"),
               out: File::NULL, err: File.join(DIR, "puma.log"))
   Timeout.timeout(30) do
-    begin
-      TCPSocket.new("127.0.0.1", port).close
-    rescue Errno::ECONNREFUSED
-      sleep 0.1
-      retry
-    end
+    TCPSocket.new("127.0.0.1", port).close
+  rescue Errno::ECONNREFUSED
+    sleep 0.1
+    retry
   end
   pid
 end
@@ -67,7 +65,11 @@ ensure
 end
 
 generate
-expected = OpenSSL::Digest.new("SHA256").tap { |d| File.open(FILE, "rb") { |f| d << f.read(1 << 22) until f.eof? } }.hexdigest
+expected = OpenSSL::Digest.new("SHA256").tap do |d|
+  File.open(FILE, "rb") do |f|
+    d << f.read(1 << 22) until f.eof?
+  end
+end.hexdigest
 port = free_port
 pid = start_puma(port)
 puts "Puma on 127.0.0.1:#{port} streams #{SIZE >> 20} MiB (sha256 #{expected[0, 16]}...) from a hijacked socket"

@@ -6,6 +6,7 @@
 # runs alternated, medians of RUNS (default 5), and ratios to copy_stream.
 #
 #   bundle exec rake compile && bundle exec ruby bench/pump_bench.rb
+require "English"
 require "bytepump"
 require "socket"
 require "fileutils"
@@ -85,7 +86,7 @@ def measure(kind, method, listener)
     producer_pid = producer(feeder, src, downstream)
     feeder.close
   else
-    src = File.open(FILE, "rb")
+    src = File.open(FILE, "rb") # rubocop:disable Style/FileOpen -- closed below, after the pump
   end
 
   GC.start
@@ -96,9 +97,9 @@ def measure(kind, method, listener)
   started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
   if method == :driver
     pid = spawn(DRIVER, src.fileno.to_s, downstream.fileno.to_s, src => src, downstream => downstream,
-                out: File::NULL)
+                                                                 out: File::NULL)
     Process.wait(pid)
-    raise "C++ pump failed" unless $?.success?
+    raise "C++ pump failed" unless $CHILD_STATUS.success?
 
     downstream.close
     elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
@@ -116,7 +117,7 @@ def measure(kind, method, listener)
   src.close
   Process.wait(producer_pid) if producer_pid
   Process.wait(consumer_pid)
-  raise "#{method}: the consumer did not get #{SIZE} bytes" unless $?.success?
+  raise "#{method}: the consumer did not get #{SIZE} bytes" unless $CHILD_STATUS.success?
 
   [SIZE / elapsed / 1e6, cpu, objects]
 end
@@ -145,6 +146,7 @@ puts "(CPU and objects are the pump process's; the C++ pump is its own process)"
   rows.each do |name, (rate, cpu, objects)|
     printf("  %-16s %10.1f %9.3f %9s %12.2f %10.2f\n", name, rate, cpu, objects || "-", rate / base[0], cpu / base[1])
   end
-  splice, driver = rows.fetch("splice_to"), rows.fetch("C++ pump")
+  splice = rows.fetch("splice_to")
+  driver = rows.fetch("C++ pump")
   printf("  Ruby splice_to / C++ pump throughput: %.2f\n", splice[0] / driver[0])
 end

@@ -27,22 +27,17 @@ module Bytepump
     # extended with Bytepump::TransferError (side, result, counts).
     def pump(src, dst, timeout: nil, upstream_timeout: timeout, downstream_timeout: timeout,
              length: nil, offset: nil, pipe_size: nil, &block)
-      check_timeout(:upstream_timeout, upstream_timeout)
-      check_timeout(:downstream_timeout, downstream_timeout)
-      check_count(:length, length)
-      check_count(:offset, offset)
-      check_count(:pipe_size, pipe_size)
+      check_options(upstream_timeout, downstream_timeout, length, offset, pipe_size)
       src = unwrap(src)
       dst = unwrap(dst)
       check_ends(src, dst, offset)
 
-      if src.is_a?(IO) && dst.is_a?(IO)
-        raw = Native.pump(src, dst, upstream_timeout, downstream_timeout, length, offset,
-                          pipe_size, &block)
-        result = Result.from_native(raw, src, dst)
-      else
-        result = Copy.new(src, dst, upstream_timeout, length, offset).run(&block)
-      end
+      result = if src.is_a?(IO) && dst.is_a?(IO)
+                 raw = Native.pump(src, dst, upstream_timeout, downstream_timeout, length, offset, pipe_size, &block)
+                 Result.from_native(raw, src, dst)
+               else
+                 Copy.new(src, dst, upstream_timeout, length, offset).run(&block)
+               end
       raise result.error if result.error
 
       result
@@ -50,24 +45,29 @@ module Bytepump
 
     private
 
+    def check_options(upstream_timeout, downstream_timeout, length, offset, pipe_size)
+      check_timeout(:upstream_timeout, upstream_timeout)
+      check_timeout(:downstream_timeout, downstream_timeout)
+      check_count(:length, length)
+      check_count(:offset, offset)
+      check_count(:pipe_size, pipe_size)
+    end
+
     # Tempfile delegates to a real File: splicing that is exactly as safe.
     # Nothing else is unwrapped (a TLS socket's #to_io is the raw socket).
     def unwrap(io)
-      defined?(::Tempfile) && ::Tempfile === io ? io.__getobj__ : io
+      defined?(::Tempfile) && io.is_a?(::Tempfile) ? io.__getobj__ : io
     end
 
     def check_ends(src, dst, offset)
-      unless src.is_a?(IO) || src.respond_to?(:readpartial) || src.respond_to?(:read)
-        raise TypeError, "src must be an IO or respond to #readpartial or #read (got #{src.class})"
-      end
-      unless dst.is_a?(IO) || dst.respond_to?(:write)
-        raise TypeError, "dst must be an IO or respond to #write (got #{dst.class})"
-      end
+      raise TypeError, "src must be an IO or respond to #readpartial or #read (got #{src.class})" unless readable?(src)
+      raise TypeError, "dst must be an IO or respond to #write (got #{dst.class})" unless writable?(dst)
       raise ArgumentError, "src and dst are the same object" if src.equal?(dst)
-      return if offset.nil? || src.is_a?(IO)
-
-      raise ArgumentError, "offset: needs an IO source (got #{src.class})"
+      raise ArgumentError, "offset: needs an IO source (got #{src.class})" if offset && !src.is_a?(IO)
     end
+
+    def readable?(src) = src.is_a?(IO) || src.respond_to?(:readpartial) || src.respond_to?(:read)
+    def writable?(dst) = dst.is_a?(IO) || dst.respond_to?(:write)
 
     def check_timeout(name, value)
       return if value.nil?

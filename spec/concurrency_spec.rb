@@ -51,7 +51,12 @@ RSpec.describe "splice_to with threads and fibers" do
 
   it "lets other threads run while a long transfer is in the kernel" do
     ticks = 0
-    ticker = Thread.new { loop { ticks += 1; Thread.pass } }
+    ticker = Thread.new do
+      loop do
+        ticks += 1
+        Thread.pass
+      end
+    end
     File.open("/dev/zero", "rb") do |zero|
       File.open(File::NULL, "wb") do |null|
         expect(zero.splice_to(null, length: 2 << 30)).to eq(2 << 30)
@@ -65,9 +70,17 @@ RSpec.describe "splice_to with threads and fibers" do
     src, peer = track(*UNIXSocket.pair)
     dst, received = destination(:pipe)
     ticks = 0
-    ticker = Thread.new { loop { ticks += 1; sleep 0.001 } }
+    ticker = Thread.new do
+      loop do
+        ticks += 1
+        sleep 0.001
+      end
+    end
     feeder = Thread.new do
-      10.times { sleep 0.02; peer.write("0123456789") }
+      10.times do
+        sleep 0.02
+        peer.write("0123456789")
+      end
       peer.close
     end
     expect(src.splice_to(dst, 5)).to eq(100)
@@ -81,7 +94,12 @@ RSpec.describe "splice_to with threads and fibers" do
     require "async"
     ticks = 0
     Async do |task|
-      ticker = task.async { loop { ticks += 1; sleep 0 } }
+      ticker = task.async do
+        loop do
+          ticks += 1
+          sleep 0
+        end
+      end
       File.open("/dev/zero", "rb") do |zero|
         File.open(File::NULL, "wb") { |null| expect(zero.splice_to(null, length: 512 << 20)).to eq(512 << 20) }
       end
@@ -123,12 +141,12 @@ RSpec.describe "splice_to around fork and close" do
   it "keeps a forked child's transfers apart from its parent's (no shared pooled pipe)" do
     data = pattern(4 << 20)
     warm = source(:file, "warm")
-    warm.splice_to(File.open(File::NULL, "w")) # leaves a pipe in the pool
+    warm.splice_to(track(File.open(File::NULL, "w"))) # leaves a pipe in the pool
     results = 2.times.map do
       r, w = IO.pipe
       pid = fork do
         r.close
-        src = File.open(source(:file, data).path, "rb")
+        src = source(:file, data)
         dst, received = destination(:tcp)
         src.splice_to(dst)
         w.write(received.call == data ? "ok" : "corrupt")

@@ -8,7 +8,7 @@ RSpec.describe "a Rack app on Puma streaming a file with splice_to", :integratio
   before(:all) do
     @dir = Dir.mktmpdir("bytepump-puma")
     @file = File.join(@dir, "payload.bin")
-    File.binwrite(@file, Random.new(42).bytes(8 << 20) + "tail")
+    File.binwrite(@file, "#{Random.new(42).bytes(8 << 20)}tail")
     server = TCPServer.new("127.0.0.1", 0)
     @port = server.addr[1]
     server.close

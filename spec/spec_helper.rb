@@ -9,7 +9,7 @@ require "timeout"
 require "tmpdir"
 require "fileutils"
 
-Dir[File.join(__dir__, "support", "*.rb")].sort.each { |f| require f }
+Dir[File.join(__dir__, "support", "*.rb")].each { |f| require f }
 
 RSpec.configure do |config|
   config.disable_monkey_patching!

@@ -30,7 +30,7 @@ RSpec.describe "IO#splice_to" do
     size = (4 << 30) + 12_345
     file.truncate(size)
     File.open(file.path, "rb") do |src|
-      File.open("/dev/null", "wb") do |null|
+      File.open(File::NULL, "wb") do |null|
         reported = 0
         expect(src.splice_to(null) { |n| reported += n }).to eq(size)
         expect(reported).to eq(size)
@@ -213,8 +213,12 @@ RSpec.describe "IO#splice_to" do
     it "raises for timeouts, lengths and offsets of the wrong kind, naming the argument" do
       src = source(:file, "x")
       dst, = destination(:file)
-      expect { src.splice_to(dst, "5") }.to raise_error(TypeError, /upstream_timeout must be Numeric seconds or nil \(got "5"\)/)
-      expect { src.splice_to(dst, -1) }.to raise_error(ArgumentError, /upstream_timeout must be a finite number of seconds >= 0/)
+      expect do
+        src.splice_to(dst, "5")
+      end.to raise_error(TypeError, /upstream_timeout must be Numeric seconds or nil \(got "5"\)/)
+      expect do
+        src.splice_to(dst, -1)
+      end.to raise_error(ArgumentError, /upstream_timeout must be a finite number of seconds >= 0/)
       expect { src.splice_to(dst, Float::INFINITY) }.to raise_error(ArgumentError, /upstream_timeout/)
       expect { src.splice_to(dst, length: -1) }.to raise_error(ArgumentError, "length must be >= 0 (got -1)")
       expect { src.splice_to(dst, length: 1.5) }.to raise_error(TypeError, "length must be an Integer or nil (got 1.5)")
@@ -224,7 +228,9 @@ RSpec.describe "IO#splice_to" do
     it "refuses to splice a pipe's read end into its own write end" do
       r, w = track(*IO.pipe)
       w.write("loop")
-      expect { r.splice_to(w) }.to raise_error(Errno::EINVAL, /pumping IO\(fd \d+\) into IO\(fd \d+\) failed after 0 bytes/)
+      expect do
+        r.splice_to(w)
+      end.to raise_error(Errno::EINVAL, /pumping IO\(fd \d+\) into IO\(fd \d+\) failed after 0 bytes/)
     end
 
     it "refuses to splice an IO into itself" do
@@ -240,9 +246,17 @@ RSpec.describe "IO#splice_to" do
       tls_like = Class.new do
         attr_reader :written
 
-        def initialize(raw) = (@raw = raw; @written = +"".b)
+        def initialize(raw)
+          (@raw = raw
+           @written = +"".b)
+        end
+
         def to_io = raise("to_io must not be used: it would bypass encryption")
-        def write(data) = (@written << data; data.bytesize)
+
+        def write(data)
+          (@written << data
+           data.bytesize)
+        end
       end.new(raw)
       src = source(:file, pattern(150_000))
       expect(src.splice_to(tls_like)).to eq(150_000)
@@ -255,7 +269,11 @@ RSpec.describe "IO#splice_to" do
         attr_reader :size
 
         def initialize = @size = 0
-        def write(data) = (@size += data.bytesize; self)
+
+        def write(data)
+          (@size += data.bytesize
+           self)
+        end
       end.new
       src = source(:pipe, pattern(70_000))
       expect(src.splice_to(sink)).to eq(70_000)

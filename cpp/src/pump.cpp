@@ -107,8 +107,7 @@ Pump::Pump(int src_fd, int dst_fd, const Options& options) noexcept
   }
   src_pipe_ = S_ISFIFO(src_st.st_mode);
   dst_pipe_ = S_ISFIFO(dst_st.st_mode);
-  if (src_pipe_ && dst_pipe_ && src_st.st_ino == dst_st.st_ino &&
-      src_st.st_dev == dst_st.st_dev) {
+  if (src_pipe_ && dst_pipe_ && src_st.st_ino == dst_st.st_ino && src_st.st_dev == dst_st.st_dev) {
     fail(EINVAL, Side::none);  // the two ends of one pipe would feed themselves
     return;
   }

@@ -159,8 +159,7 @@ double timeout_arg(VALUE v) { return NIL_P(v) ? -1.0 : NUM2DBL(v); }
 // Arguments are validated by lib/bytepump.rb; this checks only what needs
 // the IO internals.
 VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE upstream_timeout,
-                           VALUE downstream_timeout, VALUE length, VALUE offset,
-                           VALUE pipe_size) {
+                           VALUE downstream_timeout, VALUE length, VALUE offset, VALUE pipe_size) {
   Check_Type(src, T_FILE);
   Check_Type(dst, T_FILE);
   rb_io_t* src_fptr;

@@ -42,7 +42,7 @@ module Bytepump
     end
 
     def ok? = status == :done
-    def timeout? = status == :timeout_upstream || status == :timeout_downstream
+    def timeout? = %i[timeout_upstream timeout_downstream].include?(status)
     def stranded = bytes_read - bytes_written
   end
 end

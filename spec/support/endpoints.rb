@@ -66,12 +66,19 @@ module Endpoints
     when :file
       path = track(Tempfile.new("bytepump-dst")).path
       dst = track(File.open(path, "wb"))
-      [dst, -> { dst.close; File.binread(path) }]
+      [dst, lambda {
+        dst.close
+        File.binread(path)
+      }]
     when :tempfile
       dst = Tempfile.new("bytepump-tmp")
       dst.binmode
       (@tempfiles ||= []) << dst
-      [dst, -> { dst.flush; dst.rewind; dst.read }]
+      [dst, lambda {
+        dst.flush
+        dst.rewind
+        dst.read
+      }]
     when :stringio
       dst = StringIO.new(+"".b)
       [dst, -> { dst.string }]
