@@ -91,6 +91,7 @@ VALUE drive_body(VALUE arg) {
   std::uint64_t reported = 0;
   for (;;) {
     StepCall call{&pump, Step{}};
+    call.step.kind = Step::Kind::more;  // if the step never ran, just go round again
     rb_thread_call_without_gvl(step_without_gvl, &call, RUBY_UBF_IO, nullptr);
     const bytepump::Result& r = pump.result();
     if (d->yield_progress && r.bytes_written > reported) {

@@ -37,8 +37,15 @@ module Bytepump
       bytes_read, bytes_written, status, errno, side, strategy = raw
       result = new(bytes_read: bytes_read, bytes_written: bytes_written, status: status,
                    strategy: strategy, error_side: side == :none ? nil : side)
-      result.error = TransferError.build(errno, result, src, dst) if status == :error
+      result.error = error_for(errno, result, src, dst)
       result.freeze
+    end
+
+    def self.error_for(errno, result, src, dst)
+      return if result.ok? || result.timeout?
+      return TransferError.build(errno, result, src, dst) if result.status == :error
+
+      IOError.new("bytepump: the transfer stopped (#{result.status}) after #{result.bytes_written} bytes written")
     end
 
     def ok? = status == :done
