@@ -8,13 +8,14 @@ RSpec.describe Bytepump do
       result = described_class.pump(src, dst)
       expect(result).to be_frozen
       expect(result).to have_attributes(bytes_read: 50_000, bytes_written: 50_000, status: :done,
-                                        strategy: :splice_pipe, stranded: 0, error: nil)
+                                        strategy: :sendfile, stranded: 0, error: nil)
       expect(result).to be_ok
       expect(received.call.bytesize).to eq(50_000)
     end
 
-    it "splices directly when one side is a pipe, and copies for a StringIO" do
+    it "picks the strategy from the fd kinds" do
       expect(described_class.pump(source(:pipe, "abc"), destination(:unix).first).strategy).to eq(:splice_direct)
+      expect(described_class.pump(source(:tcp, "abc"), destination(:unix).first).strategy).to eq(:splice_pipe)
       expect(described_class.pump(source(:file, "abc"), StringIO.new).strategy).to eq(:copy)
     end
 

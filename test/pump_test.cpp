@@ -78,8 +78,13 @@ TEST_P(PumpPairs, DeliversEveryByteWithExactCounts) {
   EXPECT_EQ(r.bytes_written, size);
   EXPECT_EQ(r.stranded(), 0u);
   EXPECT_TRUE(got == data) << "content differs; got " << got.size() << " bytes";
-  bool direct = src_kind == Kind::pipe || dst_kind == Kind::pipe;
-  EXPECT_EQ(r.strategy, direct ? Strategy::splice_direct : Strategy::splice_pipe);
+  Strategy expected = Strategy::splice_pipe;
+  if (src_kind == Kind::pipe || dst_kind == Kind::pipe) {
+    expected = Strategy::splice_direct;
+  } else if (src_kind == Kind::file) {
+    expected = Strategy::sendfile;
+  }
+  EXPECT_EQ(r.strategy, expected);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllKinds, PumpPairs,
@@ -455,11 +460,13 @@ TEST(Pump, WriteOnlySourceIsAnUpstreamError) {
 
 TEST(Pump, CleanTransfersReuseTheirPipeAndLeakNoFds) {
   const std::string data = pattern(10000);
-  transfer(Kind::file, Kind::tcp_socket, data);  // warm the pool
+  transfer(Kind::unix_socket, Kind::tcp_socket, data);  // warm the pool
   int before = open_fd_count();
   for (int i = 0; i < 300; ++i) {
-    auto [got, r] = transfer(Kind::file, Kind::unix_socket, data);
+    auto [got, r] = transfer(Kind::unix_socket, Kind::unix_socket, data);
     ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r.strategy, Strategy::splice_pipe);
+    ASSERT_EQ(got, data);
   }
   EXPECT_EQ(open_fd_count(), before);
   EXPECT_GE(detail::pooled_pipes(), 1u);

@@ -18,12 +18,14 @@ using detail::set_syscalls;
 using detail::Syscalls;
 
 struct Faults {
-  int eintr_every = 0;         // every Nth call fails with EINTR
-  int eagain_every = 0;        // every Nth splice fails with EAGAIN
-  std::size_t max_len = 0;     // cap every transfer (short reads/writes)
-  int splice_in_errno = 0;     // splice whose fd_out is not `dst` fails
-  int splice_out_errno = 0;    // splice into `dst` fails
-  int write_errno_after = -1;  // write fails with ENOSPC after N bytes
+  int eintr_every = 0;            // every Nth call fails with EINTR
+  int eagain_every = 0;           // every Nth splice fails with EAGAIN
+  std::size_t max_len = 0;        // cap every transfer (short reads/writes)
+  int splice_in_errno = 0;        // splice whose fd_out is not `dst` fails
+  int splice_out_errno = 0;       // splice into `dst` fails
+  int write_errno_after = -1;     // write fails with ENOSPC after N bytes
+  int sendfile_errno = EINVAL;    // sendfile fails so (by default: most tests aim at splice)
+  long sendfile_errno_after = 0;  // ... once this many bytes were written
   int dst = -1;
   std::atomic<long> calls{0};
   std::atomic<long> eintrs{0};
@@ -80,7 +82,18 @@ ssize_t fault_write(int fd, const void* buf, size_t len) {
   return n;
 }
 
-constexpr Syscalls kFaulty{fault_splice, fault_read, fault_pread, fault_write};
+ssize_t fault_sendfile(int out, int in, off_t* off, size_t len) {
+  if (inject_eintr()) return -1;
+  if (faults->sendfile_errno && faults->written >= faults->sendfile_errno_after) {
+    errno = faults->sendfile_errno;
+    return -1;
+  }
+  ssize_t n = real_syscalls().sendfile(out, in, off, cap(len));
+  if (n > 0) faults->written += n;
+  return n;
+}
+
+constexpr Syscalls kFaulty{fault_splice, fault_read, fault_pread, fault_write, fault_sendfile};
 
 class Seam : public ::testing::Test {
  protected:
@@ -172,6 +185,48 @@ TEST_F(Seam, ENOSYSFromADirectSpliceFallsBackToCopy) {
   EXPECT_EQ(r.strategy, Strategy::copy);
   EXPECT_EQ(read_file(dst), data);
   ::close(dst);
+}
+
+TEST_F(Seam, SendfileSurvivesEintrAndShortTransfers) {
+  f.sendfile_errno = 0;
+  f.eintr_every = 3;
+  f.max_len = 10000;
+  const std::string data = pattern(1 << 20);
+  auto [got, r] = run(data);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.strategy, Strategy::sendfile);
+  EXPECT_EQ(r.bytes_written, data.size());
+  EXPECT_TRUE(got == data);
+  EXPECT_GT(f.eintrs.load(), 0);
+}
+
+TEST_F(Seam, SendfileRefusedFallsBackToSpliceThroughAPipe) {
+  const std::string data = pattern(1 << 20);
+  auto [got, r] = run(data);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.strategy, Strategy::splice_pipe);
+  EXPECT_TRUE(got == data);
+}
+
+TEST_F(Seam, SendfileFailureMidwayKeepsExactCountsAndTheFilePosition) {
+  f.sendfile_errno = ECONNRESET;
+  f.sendfile_errno_after = 200000;
+  f.max_len = 65536;
+  const std::string data = pattern(1 << 20);
+  int src = temp_file(data);
+  FdPair dst = unix_pair();
+  auto got = std::async(std::launch::async, [peer = dst.peer] { return read_all(peer); });
+  Result r = pump(src, dst.ours);
+  ::shutdown(dst.ours, SHUT_WR);
+  std::string received = got.get();
+  EXPECT_EQ(r.status, Status::error);
+  EXPECT_EQ(r.error, ECONNRESET);
+  EXPECT_EQ(r.error_side, Side::downstream);
+  EXPECT_EQ(r.bytes_written, received.size());
+  EXPECT_EQ(r.stranded(), 0u);
+  EXPECT_EQ(::lseek(src, 0, SEEK_CUR), static_cast<off_t>(received.size()));
+  EXPECT_TRUE(received == data.substr(0, received.size()));
+  ::close(src);
 }
 
 TEST_F(Seam, HardReadFailureIsUpstreamWithTheCount) {

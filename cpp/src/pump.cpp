@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +18,8 @@ namespace {
 
 constexpr std::size_t kCopyBuffer = 256 * 1024;
 constexpr std::size_t kDirectChunk = 1 << 20;
+// Bounds one sendfile() call, which runs to completion without waiting.
+constexpr std::size_t kSendfileChunk = 4 << 20;
 
 // splice() says the fd kind can't do it: fall back to read/write.
 bool splice_unsupported(int err) {
@@ -71,6 +74,8 @@ const char* to_string(Strategy strategy) noexcept {
   switch (strategy) {
     case Strategy::splice_direct:
       return "splice_direct";
+    case Strategy::sendfile:
+      return "sendfile";
     case Strategy::splice_pipe:
       return "splice_pipe";
     default:
@@ -135,15 +140,22 @@ Pump::Pump(int src_fd, int dst_fd, const Options& options) noexcept
   if (src_pipe_ || dst_pipe_) {
     mode_ = Mode::direct;
     result_.strategy = Strategy::splice_direct;
-  } else {
-    pipe_ = detail::acquire_pipe(pipe_size_);
-    if (!pipe_.valid()) {
-      fail(errno, Side::none);
-      return;
-    }
-    mode_ = Mode::through_pipe;
-    result_.strategy = Strategy::splice_pipe;
+  } else if (src_file_) {
+    // sendfile() splices through the kernel's own per-thread pipe in one
+    // call: measurably faster than two splice() calls for file -> socket.
+    mode_ = Mode::sendfile;
+    result_.strategy = Strategy::sendfile;
+  } else if (!switch_to_pipe()) {
+    fail(errno, Side::none);
   }
+}
+
+bool Pump::switch_to_pipe() noexcept {
+  pipe_ = detail::acquire_pipe(pipe_size_);
+  if (!pipe_.valid()) return false;
+  mode_ = Mode::through_pipe;
+  result_.strategy = Strategy::splice_pipe;
+  return true;
 }
 
 Pump::~Pump() {
@@ -292,6 +304,32 @@ std::optional<Step> Pump::step_direct(std::uint64_t& moved) noexcept {
   return fail(err, direct_error_side(err));
 }
 
+std::optional<Step> Pump::step_sendfile(std::uint64_t& moved) noexcept {
+  if (reading_done()) return complete();
+  off_t offset = static_cast<off_t>(pos_);
+  ssize_t n = detail::sendfile_retry(dst_, src_, &offset, want(kSendfileChunk));
+  if (n > 0) {
+    pos_ = offset;
+    result_.bytes_read += static_cast<std::uint64_t>(n);
+    result_.bytes_written += static_cast<std::uint64_t>(n);
+    moved += static_cast<std::uint64_t>(n);
+    return std::nullopt;
+  }
+  if (n == 0) {
+    src_eof_ = true;
+    return std::nullopt;
+  }
+  int err = errno;
+  if (would_block(err)) return wait_for(Side::downstream);
+  if (splice_unsupported(err)) {
+    // sendfile moved nothing: splice through a pipe of our own instead.
+    if (!switch_to_pipe() && !switch_to_copy()) return fail(ENOMEM, Side::none);
+    return std::nullopt;
+  }
+  // sendfile can't say which side failed: only a read error is the file's.
+  return fail(err, err == EIO ? Side::upstream : Side::downstream);
+}
+
 std::optional<Step> Pump::step_through_pipe(std::uint64_t& moved) noexcept {
   if (!reading_done() && !src_blocked_ && !copy_pending_ && in_pipe_ < pipe_.capacity) {
     std::size_t len = want(static_cast<std::size_t>(pipe_.capacity - in_pipe_));
@@ -391,6 +429,8 @@ Step Pump::step() noexcept {
       next = write_pending(moved);
     } else if (mode_ == Mode::direct) {
       next = step_direct(moved);
+    } else if (mode_ == Mode::sendfile) {
+      next = step_sendfile(moved);
     } else if (mode_ == Mode::through_pipe) {
       next = step_through_pipe(moved);
     } else {

@@ -1,6 +1,7 @@
 #include "bytepump/detail/syscalls.hpp"
 
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -14,7 +15,7 @@ ssize_t libc_splice(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out, size
   return ::splice(fd_in, off_in, fd_out, off_out, len, flags);
 }
 
-constexpr Syscalls kLibc{libc_splice, ::read, ::pread, ::write};
+constexpr Syscalls kLibc{libc_splice, ::read, ::pread, ::write, ::sendfile};
 
 std::atomic<const Syscalls*> current{&kLibc};
 
@@ -52,6 +53,10 @@ ssize_t pread_retry(int fd, void* buf, size_t count, off_t offset) noexcept {
 
 ssize_t write_retry(int fd, const void* buf, size_t count) noexcept {
   return retry([&] { return syscalls().write(fd, buf, count); });
+}
+
+ssize_t sendfile_retry(int out_fd, int in_fd, off_t* offset, size_t count) noexcept {
+  return retry([&] { return syscalls().sendfile(out_fd, in_fd, offset, count); });
 }
 
 }  // namespace bytepump::detail

@@ -32,6 +32,7 @@ enum class Status : std::uint8_t {
 
 enum class Strategy : std::uint8_t {
   splice_direct,  // one side is a pipe: splice straight from src to dst
+  sendfile,       // a regular file into a socket or file: sendfile(2), the kernel's own splice
   splice_pipe,    // splice through an intermediate pipe from the pool
   copy,           // read/write through a user-space buffer (splice unsupported)
 };
@@ -126,7 +127,7 @@ class BYTEPUMP_API Pump {
   const Result& result() const noexcept { return result_; }
 
  private:
-  enum class Mode : std::uint8_t { direct, through_pipe, copy };
+  enum class Mode : std::uint8_t { direct, sendfile, through_pipe, copy };
 
   bool reading_done() const noexcept;
   std::size_t want(std::size_t cap) const noexcept;
@@ -136,12 +137,14 @@ class BYTEPUMP_API Pump {
   Step fail(int err, Side side) noexcept;
   Step complete() noexcept;
   bool switch_to_copy() noexcept;
+  bool switch_to_pipe() noexcept;
   Side direct_error_side(int err) const noexcept;
   Side direct_blocked_side() const noexcept;
 
   // Each returns a Step to hand to the driver, or nullopt to keep going.
   std::optional<Step> write_pending(std::uint64_t& moved) noexcept;
   std::optional<Step> step_direct(std::uint64_t& moved) noexcept;
+  std::optional<Step> step_sendfile(std::uint64_t& moved) noexcept;
   std::optional<Step> step_through_pipe(std::uint64_t& moved) noexcept;
   std::optional<Step> step_copy() noexcept;
 

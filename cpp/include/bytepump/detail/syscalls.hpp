@@ -17,6 +17,7 @@ struct Syscalls {
   ssize_t (*read)(int fd, void* buf, size_t count);
   ssize_t (*pread)(int fd, void* buf, size_t count, off_t offset);
   ssize_t (*write)(int fd, const void* buf, size_t count);
+  ssize_t (*sendfile)(int out_fd, int in_fd, off_t* offset, size_t count);
 };
 
 // The libc implementations.
@@ -33,6 +34,7 @@ ssize_t splice_retry(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out, siz
 ssize_t read_retry(int fd, void* buf, size_t count) noexcept;
 ssize_t pread_retry(int fd, void* buf, size_t count, off_t offset) noexcept;
 ssize_t write_retry(int fd, const void* buf, size_t count) noexcept;
+ssize_t sendfile_retry(int out_fd, int in_fd, off_t* offset, size_t count) noexcept;
 
 }  // namespace bytepump::detail
 
