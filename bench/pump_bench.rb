@@ -76,6 +76,28 @@ METHODS = {
   "C++ pump" => :driver
 }.freeze
 
+# The C++ driver times its own pump() call: process start-up is not counted.
+# Returns [bytes, seconds, CPU seconds].
+def run_driver(src, dst)
+  report = IO.popen([DRIVER, src.fileno.to_s, dst.fileno.to_s, { src => src, dst => dst }], &:read)
+  raise "C++ pump failed" unless $CHILD_STATUS.success?
+
+  report.split.map(&:to_f)
+end
+
+# Runs a Ruby method in this process. Returns [bytes, seconds, CPU seconds, objects allocated].
+def run_ruby(method, src, dst)
+  GC.start
+  GC.stat(:total_allocated_objects) # the first call allocates; don't count that
+  objects = GC.stat(:total_allocated_objects)
+  cpu = Process.clock_gettime(Process::CLOCK_PROCESS_CPUTIME_ID)
+  started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  bytes = METHODS.fetch(method).call(src, dst)
+  [bytes, Process.clock_gettime(Process::CLOCK_MONOTONIC) - started,
+   Process.clock_gettime(Process::CLOCK_PROCESS_CPUTIME_ID) - cpu,
+   GC.stat(:total_allocated_objects) - objects]
+end
+
 # Returns [MB/s, CPU seconds of the pump process, Ruby objects allocated].
 def measure(kind, method, listener)
   downstream, far_end = tcp_pair(listener)
@@ -89,32 +111,11 @@ def measure(kind, method, listener)
     src = File.open(FILE, "rb") # rubocop:disable Style/FileOpen -- closed below, after the pump
   end
 
-  GC.start
-  GC.stat(:total_allocated_objects) # the first call allocates; don't count that
-  objects = GC.stat(:total_allocated_objects)
-  cpu = Process.clock_gettime(Process::CLOCK_PROCESS_CPUTIME_ID)
-  children = Process.times
-  started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-  if method == :driver
-    pid = spawn(DRIVER, src.fileno.to_s, downstream.fileno.to_s, src => src, downstream => downstream,
-                                                                 out: File::NULL)
-    Process.wait(pid)
-    raise "C++ pump failed" unless $CHILD_STATUS.success?
-
-    downstream.close
-    elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
-    after = Process.times
-    cpu = (after.cutime + after.cstime) - (children.cutime + children.cstime)
-    objects = nil
-  else
-    bytes = METHODS.fetch(method).call(src, downstream)
-    downstream.close
-    elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
-    cpu = Process.clock_gettime(Process::CLOCK_PROCESS_CPUTIME_ID) - cpu
-    objects = GC.stat(:total_allocated_objects) - objects
-    raise "#{method} moved #{bytes} bytes, expected #{SIZE}" unless bytes == SIZE
-  end
+  bytes, elapsed, cpu, objects = method == :driver ? run_driver(src, downstream) : run_ruby(method, src, downstream)
+  downstream.close
   src.close
+  raise "#{method} moved #{bytes.to_i} bytes, expected #{SIZE}" unless bytes.to_i == SIZE
+
   Process.wait(producer_pid) if producer_pid
   Process.wait(consumer_pid)
   raise "#{method}: the consumer did not get #{SIZE} bytes" unless $CHILD_STATUS.success?
@@ -127,8 +128,21 @@ def median(values)
   values.empty? ? nil : values[values.size / 2]
 end
 
+# One small transfer per Ruby method first, so method caches and lazy
+# initialisation are not counted as the first run's allocations.
+def warm_up
+  small = File.join(DIR, "warm-up.bin")
+  File.binwrite(small, "w" * (1 << 20))
+  METHODS.each_value do |run|
+    next unless run.is_a?(Proc)
+
+    File.open(small, "rb") { |src| File.open(File::NULL, "wb") { |null| run.call(src, null) } }
+  end
+end
+
 build_driver
 prepare_file
+warm_up
 listener = TCPServer.new("127.0.0.1", 0)
 puts "bytepump #{Bytepump::VERSION}: #{SIZE >> 20} MiB per transfer over 127.0.0.1, medians of #{RUNS} alternated runs"
 puts "(CPU and objects are the pump process's; the C++ pump is its own process)"
