@@ -150,7 +150,21 @@ int descriptor(VALUE io, rb_io_t* fptr) {
 #endif
 }
 
-VALUE symbol(const char* name) { return ID2SYM(rb_intern(name)); }
+// Interned once at load: a pump's result then allocates no symbols.
+VALUE status_symbols[static_cast<int>(Status::error) + 1];
+VALUE side_symbols[static_cast<int>(Side::downstream) + 1];
+VALUE strategy_symbols[static_cast<int>(bytepump::Strategy::copy) + 1];
+
+template <typename Enum, std::size_t N>
+void intern_all(VALUE (&table)[N]) {
+  for (std::size_t i = 0; i < N; ++i)
+    table[i] = ID2SYM(rb_intern(bytepump::to_string(static_cast<Enum>(i))));
+}
+
+template <typename Enum, std::size_t N>
+VALUE symbol(VALUE (&table)[N], Enum value) {
+  return table[static_cast<std::size_t>(value)];
+}
 
 double timeout_arg(VALUE v) { return NIL_P(v) ? -1.0 : NUM2DBL(v); }
 
@@ -206,10 +220,9 @@ VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE upstream_time
   RB_GC_GUARD(prefix);
 
   const bytepump::Result& r = d.result;
-  return rb_ary_new_from_args(6, ULL2NUM(r.bytes_read), ULL2NUM(r.bytes_written),
-                              symbol(bytepump::to_string(r.status)), INT2NUM(r.error),
-                              symbol(bytepump::to_string(r.error_side)),
-                              symbol(bytepump::to_string(r.strategy)));
+  return rb_ary_new_from_args(
+      6, ULL2NUM(r.bytes_read), ULL2NUM(r.bytes_written), symbol(status_symbols, r.status),
+      INT2NUM(r.error), symbol(side_symbols, r.error_side), symbol(strategy_symbols, r.strategy));
 }
 
 VALUE Bytepump_Native_pipe_max_size(VALUE self) {
@@ -219,6 +232,9 @@ VALUE Bytepump_Native_pipe_max_size(VALUE self) {
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
+  intern_all<Status>(status_symbols);
+  intern_all<Side>(side_symbols);
+  intern_all<bytepump::Strategy>(strategy_symbols);
   mBytepump = rb_define_module("Bytepump");
   mNative = rb_define_module_under(mBytepump, "Native");
   rb_define_module_function(mNative, "pump", RUBY_METHOD_FUNC(Bytepump_Native_pump), 7);
