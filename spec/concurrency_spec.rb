@@ -49,6 +49,16 @@ RSpec.describe "splice_to with threads and fibers" do
     expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0).to be < 2
   end
 
+  it "is ended by Timeout.timeout while bytes are flowing, not only while waiting" do
+    File.open("/dev/zero", "rb") do |zero|
+      File.open(File::NULL, "wb") do |null|
+        t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        expect { Timeout.timeout(0.3) { zero.splice_to(null, length: 1 << 40) } }.to raise_error(Timeout::Error)
+        expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0).to be < 3
+      end
+    end
+  end
+
   it "lets other threads run while a long transfer is in the kernel" do
     ticks = 0
     ticker = Thread.new do

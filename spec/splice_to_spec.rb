@@ -143,6 +143,25 @@ RSpec.describe "IO#splice_to" do
       expect(src.read).to eq("efghij")
     end
 
+    it "delivers the raw bytes left behind by an encoding-converting reader" do
+      path = track(Tempfile.new("latin1")).path
+      File.binwrite(path, "caf\xE9\nau lait\n".b)
+      src = track(File.open(path, "r:iso-8859-1:utf-8"))
+      expect(src.gets).to eq("café\n")
+      dst, received = destination(:file)
+      expect(src.splice_to(dst)).to eq(8)
+      expect(received.call).to eq("au lait\n")
+    end
+
+    it "refuses characters pushed back into an encoding conversion instead of dropping them" do
+      path = track(Tempfile.new("latin1")).path
+      File.binwrite(path, "caf\xE9 au lait".b)
+      src = track(File.open(path, "r:iso-8859-1:utf-8"))
+      src.ungetc("é")
+      dst, = destination(:file)
+      expect { src.splice_to(dst) }.to raise_error(IOError, /decoded by its encoding conversion/)
+    end
+
     it "flushes the destination's unflushed writes first" do
       src = source(:file, "body")
       dst, received = destination(:file)

@@ -198,6 +198,14 @@ VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE upstream_time
   a.downstream_timeout = timeout_arg(downstream_timeout);
   a.pipe_size = NIL_P(pipe_size) ? 0 : NUM2SIZET(pipe_size);
 
+  // Characters decoded by an encoding conversion can't go out as the bytes
+  // they came from: refuse rather than drop or mix them.
+  if (src_fptr->readconv && src_fptr->cbuf.len > 0) {
+    rb_raise(rb_eIOError,
+             "bytepump: src holds %d bytes decoded by its encoding conversion; read them "
+             "first, or open src in binary mode",
+             src_fptr->cbuf.len);
+  }
   // Bytes Ruby already read ahead from src go out first, as IO.copy_stream does.
   VALUE prefix = Qnil;
   if (!a.has_offset && src_fptr->rbuf.len > 0) {
