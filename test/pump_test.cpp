@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,8 +11,10 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
 #include <thread>
 #include <tuple>
+#include <vector>
 
 #include "bytepump/canceller.hpp"
 #include "bytepump/detail/pipe_pool.hpp"
@@ -316,6 +319,64 @@ TEST(Pump, StepSaysWhichSideItWaitsFor) {
   p.abort(Status::cancelled);
   ::shutdown(src.peer, SHUT_RDWR);  // ends the writer's send with EPIPE
   writer.join();
+}
+
+// The event-loop use: one thread, one epoll set, several pumps stepped only
+// when the fd each asked for is ready.
+TEST(Pump, SeveralPumpsShareOneEpollLoop) {
+  constexpr int kPumps = 3;
+  const std::string data = pattern(2 << 20);
+  std::vector<FdPair> srcs, dsts;
+  std::vector<std::thread> peers;
+  std::vector<std::future<std::string>> received;
+  std::vector<std::unique_ptr<Pump>> pumps;
+  for (int i = 0; i < kPumps; ++i) {
+    srcs.push_back(i % 2 ? tcp_pair() : unix_pair());
+    dsts.push_back(i % 2 ? unix_pair() : tcp_pair());
+    pumps.push_back(std::make_unique<Pump>(srcs[i].ours, dsts[i].ours));
+  }
+  for (int i = 0; i < kPumps; ++i) {
+    peers.emplace_back([&, i] {
+      write_all(srcs[i].peer, data);
+      srcs[i].close_peer();
+    });
+    received.push_back(
+        std::async(std::launch::async, [peer = dsts[i].peer] { return read_all(peer); }));
+  }
+  int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  ASSERT_GE(ep, 0);
+  int running = kPumps;
+  auto step = [&](int i) {
+    for (;;) {
+      Step s = pumps[i]->step();
+      if (s.kind == Step::Kind::more) continue;
+      if (s.kind == Step::Kind::done) {
+        --running;
+        return;
+      }
+      epoll_event ev{};
+      ev.events = (s.interest == Interest::readable ? EPOLLIN : EPOLLOUT) | EPOLLONESHOT;
+      ev.data.u32 = static_cast<std::uint32_t>(i);
+      // The fd may already be in the set from an earlier wait: modify, else add.
+      if (::epoll_ctl(ep, EPOLL_CTL_MOD, s.fd, &ev) != 0) ::epoll_ctl(ep, EPOLL_CTL_ADD, s.fd, &ev);
+      return;
+    }
+  };
+  for (int i = 0; i < kPumps; ++i) step(i);
+  while (running > 0) {
+    epoll_event events[kPumps];
+    int n = ::epoll_wait(ep, events, kPumps, 5000);
+    ASSERT_GT(n, 0) << "no pump became ready";
+    for (int k = 0; k < n; ++k) step(static_cast<int>(events[k].data.u32));
+  }
+  ::close(ep);
+  for (auto& t : peers) t.join();
+  for (int i = 0; i < kPumps; ++i) {
+    EXPECT_TRUE(pumps[i]->result().ok());
+    EXPECT_EQ(pumps[i]->result().bytes_written, data.size());
+    ::shutdown(dsts[i].ours, SHUT_WR);
+    EXPECT_TRUE(received[i].get() == data);
+  }
 }
 
 TEST(Pump, UpstreamStallTimesOutWithTheCountSoFar) {
