@@ -279,22 +279,22 @@ std::optional<Step> Pump::write_pending(std::uint64_t& moved) noexcept {
   return std::nullopt;
 }
 
+bool Pump::count_straight(ssize_t n, std::uint64_t& moved) noexcept {
+  if (n < 0) return false;
+  if (n == 0) src_eof_ = true;
+  result_.bytes_read += static_cast<std::uint64_t>(n);
+  result_.bytes_written += static_cast<std::uint64_t>(n);
+  moved += static_cast<std::uint64_t>(n);
+  return true;
+}
+
 std::optional<Step> Pump::step_direct(std::uint64_t& moved) noexcept {
   if (reading_done()) return complete();
   std::size_t len = want(kDirectChunk);
   unsigned flags = SPLICE_F_NONBLOCK;
   if (more_known_to_follow(result_.bytes_read + len)) flags |= SPLICE_F_MORE;
   ssize_t n = detail::splice_retry(src_, src_offset(), dst_, nullptr, len, flags);
-  if (n > 0) {
-    result_.bytes_read += static_cast<std::uint64_t>(n);
-    result_.bytes_written += static_cast<std::uint64_t>(n);
-    moved += static_cast<std::uint64_t>(n);
-    return std::nullopt;
-  }
-  if (n == 0) {
-    src_eof_ = true;
-    return std::nullopt;
-  }
+  if (count_straight(n, moved)) return std::nullopt;
   int err = errno;
   if (would_block(err)) return wait_for(direct_blocked_side());
   if (splice_unsupported(err)) {
@@ -308,17 +308,8 @@ std::optional<Step> Pump::step_sendfile(std::uint64_t& moved) noexcept {
   if (reading_done()) return complete();
   off_t offset = static_cast<off_t>(pos_);
   ssize_t n = detail::sendfile_retry(dst_, src_, &offset, want(kSendfileChunk));
-  if (n > 0) {
-    pos_ = offset;
-    result_.bytes_read += static_cast<std::uint64_t>(n);
-    result_.bytes_written += static_cast<std::uint64_t>(n);
-    moved += static_cast<std::uint64_t>(n);
-    return std::nullopt;
-  }
-  if (n == 0) {
-    src_eof_ = true;
-    return std::nullopt;
-  }
+  if (n > 0) pos_ = offset;
+  if (count_straight(n, moved)) return std::nullopt;
   int err = errno;
   if (would_block(err)) return wait_for(Side::downstream);
   if (splice_unsupported(err)) {

@@ -139,6 +139,9 @@ class BYTEPUMP_API Pump {
   bool switch_to_copy() noexcept;
   bool switch_to_pipe() noexcept;
   Side direct_error_side(int err) const noexcept;
+  // Counts a call that moved bytes straight from src to dst (no pipe or
+  // buffer between); a zero count is EOF. False if the call failed.
+  bool count_straight(ssize_t n, std::uint64_t& moved) noexcept;
   Side direct_blocked_side() const noexcept;
 
   // Each returns a Step to hand to the driver, or nullopt to keep going.
