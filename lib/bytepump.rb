@@ -17,7 +17,8 @@ module Bytepump
     # +src+ is an IO (or anything with #readpartial / #read), +dst+ an IO, a
     # Tempfile, or anything with #write (StringIO, a zip streamer, a TLS
     # socket). Real IOs on both sides are spliced in the kernel; other
-    # objects are copied through Ruby with the same counting and timeouts.
+    # objects are copied through Ruby with the same counting, progress and
+    # upstream timeout (their own #write can't be timed out from here).
     #
     # Timeouts are stall timeouts in seconds: how long one side may make no
     # progress. The block gets the bytes written since its last call.

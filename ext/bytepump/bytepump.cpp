@@ -9,7 +9,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <new>
 
 #include "bytepump/pump.hpp"
 #include "extconf.h"
@@ -233,10 +232,6 @@ VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE upstream_time
       INT2NUM(r.error), symbol(side_symbols, r.error_side), symbol(strategy_symbols, r.strategy));
 }
 
-VALUE Bytepump_Native_pipe_max_size(VALUE self) {
-  return SIZET2NUM(bytepump::detail::pipe_max_size());
-}
-
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
@@ -246,6 +241,4 @@ extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
   mBytepump = rb_define_module("Bytepump");
   mNative = rb_define_module_under(mBytepump, "Native");
   rb_define_module_function(mNative, "pump", RUBY_METHOD_FUNC(Bytepump_Native_pump), 7);
-  rb_define_module_function(mNative, "pipe_max_size",
-                            RUBY_METHOD_FUNC(Bytepump_Native_pipe_max_size), 0);
 }
