@@ -19,6 +19,16 @@ RSpec.describe Bytepump do
       expect(described_class.pump(source(:file, "abc"), StringIO.new).strategy).to eq(:copy)
     end
 
+    it "takes a pipe size and still delivers everything" do
+      data = pattern(300_000)
+      dst, received = destination(:tcp)
+      result = described_class.pump(source(:unix, data), dst, pipe_size: 4096)
+      expect(result).to have_attributes(strategy: :splice_pipe, bytes_written: 300_000)
+      expect(received.call == data).to be(true)
+      expect { described_class.pump(source(:unix, "x"), dst, pipe_size: -1) }
+        .to raise_error(ArgumentError, "pipe_size must be >= 0 (got -1)")
+    end
+
     it "accepts a non-IO source that responds to #readpartial or #read" do
       dst, received = destination(:pipe)
       result = described_class.pump(StringIO.new("from a StringIO"), dst, length: 9)
