@@ -93,7 +93,8 @@ ssize_t fault_sendfile(int out, int in, off_t* off, size_t len) {
   return n;
 }
 
-constexpr Syscalls kFaulty{fault_splice, fault_read, fault_pread, fault_write, fault_sendfile};
+constexpr Syscalls kFaulty{fault_splice,   fault_read, fault_pread, fault_write,
+                           fault_sendfile, ::recv,     ::tee};
 
 class Seam : public ::testing::Test {
  protected:

@@ -5,11 +5,13 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <new>
 
+#include "bytepump/detail/drive.hpp"
 #include "bytepump/detail/syscalls.hpp"
 #include "bytepump/sigpipe.hpp"
 
@@ -90,9 +92,14 @@ Pump::Pump(int src_fd, int dst_fd, const Options& options) noexcept
       pipe_size_(options.pipe_size),
       step_budget_(std::max<std::size_t>(options.step_budget, 1)),
       prefix_(options.prefix),
-      explicit_offset_(options.offset.has_value()) {
+      explicit_offset_(options.offset.has_value()),
+      crc_(options.crc32.has_value()) {
   if (length_ && prefix_.size() > *length_) prefix_ = prefix_.substr(0, *length_);
   result_.bytes_read = prefix_.size();
+  if (crc_) {
+    result_.crc32 = *options.crc32;
+    checksum(prefix_.data(), prefix_.size());
+  }
   if (src_fd < 0 || dst_fd < 0) {
     fail(EBADF, src_fd < 0 ? Side::upstream : Side::downstream);
     return;
@@ -137,7 +144,13 @@ Pump::Pump(int src_fd, int dst_fd, const Options& options) noexcept
   if (!S_ISREG(src_st.st_mode)) src_flags_ = set_nonblocking(src_fd);
   if (!S_ISREG(dst_st.st_mode)) dst_flags_ = set_nonblocking(dst_fd);
 
-  if (src_pipe_ || dst_pipe_) {
+  if (crc_) {
+    // Only bytes resting in a pipe of our own can be tee'd for the checksum.
+    buf_ = new (std::nothrow) char[kCopyBuffer];
+    buf_cap_ = kCopyBuffer;
+    crc_pipe_ = detail::acquire_pipe(pipe_size_);
+    if (!buf_ || !crc_pipe_.valid() || !switch_to_pipe()) fail(buf_ ? errno : ENOMEM, Side::none);
+  } else if (src_pipe_ || dst_pipe_) {
     mode_ = Mode::direct;
     result_.strategy = Strategy::splice_direct;
   } else if (src_file_) {
@@ -230,6 +243,43 @@ void Pump::finish() noexcept {
   }
   detail::release_pipe(pipe_, in_pipe_ == 0);
   pipe_ = detail::Pipe{};
+  detail::release_pipe(crc_pipe_, crc_ok_);
+  crc_pipe_ = detail::Pipe{};
+}
+
+void Pump::checksum(const char* data, std::size_t len) noexcept {
+  while (len > 0) {
+    uInt n = static_cast<uInt>(std::min<std::size_t>(len, 1u << 30));
+    result_.crc32 =
+        static_cast<std::uint32_t>(::crc32(result_.crc32, reinterpret_cast<const Bytef*>(data), n));
+    data += n;
+    len -= n;
+  }
+}
+
+bool Pump::checksum_pipe() noexcept {
+  // tee() copies from the head of the pipe, so it only runs once every byte
+  // checksummed before has left: what it copies is all new.
+  crc_ok_ = false;
+  ssize_t n = detail::tee_retry(pipe_.read_fd, crc_pipe_.write_fd,
+                                static_cast<std::size_t>(in_pipe_), SPLICE_F_NONBLOCK);
+  if (n <= 0) {
+    if (n == 0) errno = EIO;
+    return false;
+  }
+  std::size_t left = static_cast<std::size_t>(n);
+  while (left > 0) {
+    ssize_t r = detail::read_retry(crc_pipe_.read_fd, buf_, std::min(left, buf_cap_));
+    if (r <= 0) {
+      if (r == 0) errno = EIO;
+      return false;
+    }
+    checksum(buf_, static_cast<std::size_t>(r));
+    left -= static_cast<std::size_t>(r);
+  }
+  crc_ready_ = static_cast<std::uint64_t>(n);
+  crc_ok_ = true;
+  return true;
 }
 
 void Pump::detach() noexcept { detached_ = true; }
@@ -347,12 +397,15 @@ std::optional<Step> Pump::step_through_pipe(std::uint64_t& moved) noexcept {
     }
   }
   if (in_pipe_ > 0) {
+    if (crc_ && crc_ready_ == 0 && !checksum_pipe()) return fail(errno, Side::none);
     unsigned flags = SPLICE_F_NONBLOCK;
     if (more_known_to_follow(result_.bytes_read)) flags |= SPLICE_F_MORE;
+    std::uint64_t len = crc_ ? crc_ready_ : in_pipe_;
     ssize_t n = detail::splice_retry(pipe_.read_fd, nullptr, dst_, nullptr,
-                                     static_cast<std::size_t>(in_pipe_), flags);
+                                     static_cast<std::size_t>(len), flags);
     if (n > 0) {
       in_pipe_ -= static_cast<std::uint64_t>(n);
+      if (crc_) crc_ready_ -= static_cast<std::uint64_t>(n);
       result_.bytes_written += static_cast<std::uint64_t>(n);
       moved += static_cast<std::uint64_t>(n);
       src_blocked_ = false;
@@ -387,6 +440,11 @@ std::optional<Step> Pump::step_copy() noexcept {
     if (n <= 0) return fail(n == 0 ? EIO : errno, Side::none);
     in_pipe_ -= static_cast<std::uint64_t>(n);
     buf_len_ = static_cast<std::size_t>(n);
+    if (crc_) {
+      std::size_t seen = static_cast<std::size_t>(std::min<std::uint64_t>(crc_ready_, buf_len_));
+      crc_ready_ -= seen;
+      checksum(buf_ + seen, buf_len_ - seen);
+    }
     return std::nullopt;
   }
   if (reading_done()) return complete();
@@ -397,6 +455,7 @@ std::optional<Step> Pump::step_copy() noexcept {
     if (src_file_) pos_ += n;
     result_.bytes_read += static_cast<std::uint64_t>(n);
     buf_len_ = static_cast<std::size_t>(n);
+    if (crc_) checksum(buf_, buf_len_);
     return std::nullopt;
   }
   if (n == 0) {
@@ -455,44 +514,25 @@ std::optional<std::chrono::nanoseconds> StallClock::remaining(const Result& resu
 Result pump(int src_fd, int dst_fd, const Options& options) {
   SigpipeGuard sigpipe;
   Pump p(src_fd, dst_fd, options);
-  StallClock clock(options.upstream_timeout, options.downstream_timeout);
-  std::uint64_t reported = 0;
-  for (;;) {
-    Step s = p.step();
-    const Result& r = p.result();
-    if (options.progress && r.bytes_written > reported) {
-      std::uint64_t delta = r.bytes_written - reported;
-      reported = r.bytes_written;
-      options.progress(delta);
-    }
-    if (s.kind == Step::Kind::done) break;
-    if (options.canceller && options.canceller->cancelled()) {
+  auto end = detail::drive(p, options.upstream_timeout, options.downstream_timeout,
+                           options.canceller, [&](std::uint64_t delta) {
+                             if (options.progress) options.progress(delta);
+                           });
+  switch (end) {
+    case detail::DriveEnd::done:
+      break;
+    case detail::DriveEnd::timeout_upstream:
+      p.abort(Status::timeout_upstream);
+      break;
+    case detail::DriveEnd::timeout_downstream:
+      p.abort(Status::timeout_downstream);
+      break;
+    case detail::DriveEnd::cancelled:
       p.abort(Status::cancelled);
       break;
-    }
-    if (s.kind == Step::Kind::more) continue;
-
-    auto left = clock.remaining(r, s.side);
-    if (left && left->count() <= 0) {
-      p.abort(s.side == Side::upstream ? Status::timeout_upstream : Status::timeout_downstream);
-      break;
-    }
-    pollfd fds[2];
-    fds[0] = {s.fd, static_cast<short>(s.interest == Interest::readable ? POLLIN : POLLOUT), 0};
-    nfds_t nfds = 1;
-    if (options.canceller) fds[nfds++] = {options.canceller->fd(), POLLIN, 0};
-    timespec ts;
-    timespec* tsp = nullptr;
-    if (left) {
-      ts.tv_sec = static_cast<time_t>(left->count() / 1000000000);
-      ts.tv_nsec = static_cast<long>(left->count() % 1000000000);
-      tsp = &ts;
-    }
-    if (::ppoll(fds, nfds, tsp, nullptr) < 0 && errno != EINTR) {
-      // Only EFAULT/EINVAL/ENOMEM: nothing a retry fixes.
+    case detail::DriveEnd::poll_failed:
       p.abort(Status::error, errno);
       break;
-    }
   }
   return p.result();
 }

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,7 +16,11 @@ ssize_t libc_splice(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out, size
   return ::splice(fd_in, off_in, fd_out, off_out, len, flags);
 }
 
-constexpr Syscalls kLibc{libc_splice, ::read, ::pread, ::write, ::sendfile};
+ssize_t libc_tee(int fd_in, int fd_out, size_t len, unsigned int flags) {
+  return ::tee(fd_in, fd_out, len, flags);
+}
+
+constexpr Syscalls kLibc{libc_splice, ::read, ::pread, ::write, ::sendfile, ::recv, libc_tee};
 
 std::atomic<const Syscalls*> current{&kLibc};
 
@@ -57,6 +62,14 @@ ssize_t write_retry(int fd, const void* buf, size_t count) noexcept {
 
 ssize_t sendfile_retry(int out_fd, int in_fd, off_t* offset, size_t count) noexcept {
   return retry([&] { return syscalls().sendfile(out_fd, in_fd, offset, count); });
+}
+
+ssize_t recv_retry(int fd, void* buf, size_t len, int flags) noexcept {
+  return retry([&] { return syscalls().recv(fd, buf, len, flags); });
+}
+
+ssize_t tee_retry(int fd_in, int fd_out, size_t len, unsigned int flags) noexcept {
+  return retry([&] { return syscalls().tee(fd_in, fd_out, len, flags); });
 }
 
 }  // namespace bytepump::detail

@@ -50,6 +50,8 @@ struct Result {
   int error = 0;  // errno when status == error
   Side error_side = Side::none;
   Strategy strategy = Strategy::splice_pipe;
+  // CRC-32 of the bytes written, when Options::crc32 asked for it.
+  std::uint32_t crc32 = 0;
 
   // Bytes taken from the source but never delivered (left in the pipe or
   // buffer when the transfer ended early).
@@ -79,6 +81,10 @@ struct Options {
   // A step() returns Kind::more after moving this many bytes, so drivers get
   // to report progress and handle interrupts on endless fast sources.
   std::size_t step_budget = std::size_t{8} << 20;
+  // Computes the CRC-32 of the bytes delivered into Result::crc32, going on
+  // from this value (0 starts afresh). The destination still gets the bytes
+  // by splice; the checksum reads a tee(2) copy of the pipe.
+  std::optional<std::uint32_t> crc32;
 
   // Sets both stall timeouts.
   Options& timeout(std::chrono::nanoseconds t) {
@@ -150,6 +156,9 @@ class BYTEPUMP_API Pump {
   std::optional<Step> step_sendfile(std::uint64_t& moved) noexcept;
   std::optional<Step> step_through_pipe(std::uint64_t& moved) noexcept;
   std::optional<Step> step_copy() noexcept;
+  // Checksums the pipe's bytes from a tee(2) copy; false with errno.
+  bool checksum_pipe() noexcept;
+  void checksum(const char* data, std::size_t len) noexcept;
 
   int src_;
   int dst_;
@@ -174,6 +183,11 @@ class BYTEPUMP_API Pump {
   std::uint64_t in_pipe_ = 0;
   bool src_blocked_ = false;  // the last splice into the pipe said EAGAIN
   bool copy_pending_ = false;
+
+  bool crc_ = false;
+  detail::Pipe crc_pipe_;        // receives the tee(2) copies
+  std::uint64_t crc_ready_ = 0;  // bytes at the pipe's head already checksummed
+  bool crc_ok_ = true;           // crc_pipe_ is empty
 
   char* buf_ = nullptr;
   std::size_t buf_cap_ = 0;

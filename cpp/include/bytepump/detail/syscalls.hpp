@@ -18,6 +18,8 @@ struct Syscalls {
   ssize_t (*pread)(int fd, void* buf, size_t count, off_t offset);
   ssize_t (*write)(int fd, const void* buf, size_t count);
   ssize_t (*sendfile)(int out_fd, int in_fd, off_t* offset, size_t count);
+  ssize_t (*recv)(int fd, void* buf, size_t len, int flags);
+  ssize_t (*tee)(int fd_in, int fd_out, size_t len, unsigned int flags);
 };
 
 // The libc implementations.
@@ -35,6 +37,8 @@ ssize_t read_retry(int fd, void* buf, size_t count) noexcept;
 ssize_t pread_retry(int fd, void* buf, size_t count, off_t offset) noexcept;
 ssize_t write_retry(int fd, const void* buf, size_t count) noexcept;
 ssize_t sendfile_retry(int out_fd, int in_fd, off_t* offset, size_t count) noexcept;
+ssize_t recv_retry(int fd, void* buf, size_t len, int flags) noexcept;
+ssize_t tee_retry(int fd_in, int fd_out, size_t len, unsigned int flags) noexcept;
 
 }  // namespace bytepump::detail
 

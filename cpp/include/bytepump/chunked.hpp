@@ -1,0 +1,91 @@
+#ifndef BYTEPUMP_CHUNKED_HPP_
+#define BYTEPUMP_CHUNKED_HPP_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "bytepump/detail/peek.hpp"
+#include "bytepump/export.hpp"
+#include "bytepump/http_parser.hpp"
+#include "bytepump/pump.hpp"
+
+namespace bytepump {
+
+// Why a chunked body was refused, beyond what Result says.
+enum class BodyError : std::uint8_t {
+  none,
+  truncated,      // the source ended before the last chunk and its trailer
+  malformed,      // see ChunkedBody::parse_error()
+  line_too_long,  // a chunk-size or trailer section over the line limit
+};
+
+BYTEPUMP_API const char* to_string(BodyError error) noexcept;
+
+// Decodes a Transfer-Encoding: chunked body from src into dst: each chunk-size
+// line is read exactly (see detail::Peeker) and then exactly that many bytes
+// are spliced by a Pump; extensions and trailers are consumed and dropped.
+// Nothing after the final empty line is read. Result counts body bytes only;
+// status is error with error 0 when body_error() says why.
+class BYTEPUMP_API ChunkedBody {
+ public:
+  // `options` apply to each chunk's Pump: pipe_size, step_budget, crc32
+  // (which then covers the whole body). length, offset and prefix are ignored.
+  ChunkedBody(int src_fd, int dst_fd, const Options& options = {},
+              std::size_t max_line = 16 * 1024) noexcept;
+  ~ChunkedBody();
+  ChunkedBody(const ChunkedBody&) = delete;
+  ChunkedBody& operator=(const ChunkedBody&) = delete;
+
+  Step step() noexcept;
+  void abort(Status why, int error = 0) noexcept;
+  // See Pump::detach().
+  void detach() noexcept;
+
+  const Result& result() const noexcept { return result_; }
+  BodyError body_error() const noexcept { return body_error_; }
+  http::ParseError parse_error() const noexcept { return parse_error_; }
+  std::uint64_t chunks() const noexcept { return chunks_; }
+  // Chunk-size lines, CRLFs and trailers consumed.
+  std::uint64_t framing_bytes() const noexcept { return framing_; }
+
+ private:
+  enum class State : std::uint8_t { size_line, data, data_end, trailer, done };
+
+  Step refuse(BodyError why, http::ParseError parse = http::ParseError::none) noexcept;
+  Step fail(Status status, int error, Side side) noexcept;
+  void end() noexcept;
+  // Peeks into line_ after the bytes already held; nullopt when it has some.
+  std::optional<Step> fill(ssize_t& n) noexcept;
+  bool take(std::size_t n) noexcept;
+
+  int src_;
+  int dst_;
+  Options chunk_options_;
+  std::size_t max_line_;
+  detail::Peeker peeker_;
+  std::unique_ptr<char[]> line_;
+  std::size_t have_ = 0;
+  State state_ = State::size_line;
+  std::optional<Pump> chunk_;
+  std::uint64_t chunk_size_ = 0;
+  std::uint64_t base_read_ = 0;
+  std::uint64_t base_written_ = 0;
+  std::uint64_t chunks_ = 0;
+  std::uint64_t framing_ = 0;
+  Result result_;
+  BodyError body_error_ = BodyError::none;
+  http::ParseError parse_error_ = http::ParseError::none;
+  int src_flags_ = -1;
+  int dst_flags_ = -1;
+  bool detached_ = false;
+};
+
+// Runs a ChunkedBody to the end, waiting with poll(); honours the stall
+// timeouts, canceller and progress callback of `options`.
+BYTEPUMP_API void pump_chunked(ChunkedBody& body, const Options& options = {});
+
+}  // namespace bytepump
+
+#endif  // BYTEPUMP_CHUNKED_HPP_

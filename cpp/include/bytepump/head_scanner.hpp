@@ -1,0 +1,100 @@
+#ifndef BYTEPUMP_HEAD_SCANNER_HPP_
+#define BYTEPUMP_HEAD_SCANNER_HPP_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "bytepump/canceller.hpp"
+#include "bytepump/detail/peek.hpp"
+#include "bytepump/export.hpp"
+#include "bytepump/http_parser.hpp"
+#include "bytepump/pump.hpp"
+
+namespace bytepump {
+
+// Why a head scan ended.
+enum class ScanStatus : std::uint8_t {
+  running,
+  done,       // a final (non-1xx) head was consumed, and nothing after it
+  malformed,  // see HeadScanner::parse_error()
+  too_large,  // the heads exceeded the size limit
+  eof,        // the fd ended before the end of the head
+  timeout,    // no bytes for the stall timeout
+  cancelled,
+  error,  // a syscall failed; see HeadScanner::error()
+};
+
+BYTEPUMP_API const char* to_string(ScanStatus status) noexcept;
+
+struct HeadLimits {
+  std::size_t max_bytes = 64 * 1024;  // all heads together, 1xx interim ones included
+  std::size_t max_headers = 100;      // fields in one head
+};
+
+// Reads an HTTP/1.x response head off an fd and not one byte of the body
+// (see detail::Peeker). Interim 1xx heads are consumed and skipped; 101
+// Switching Protocols is final, as it ends HTTP on the connection. A step
+// machine like Pump: step() until Step::Kind::done.
+class BYTEPUMP_API HeadScanner {
+ public:
+  explicit HeadScanner(int fd, HeadLimits limits = {}) noexcept;
+  ~HeadScanner();
+  HeadScanner(const HeadScanner&) = delete;
+  HeadScanner& operator=(const HeadScanner&) = delete;
+
+  Step step() noexcept;
+  void abort(ScanStatus why, int error = 0) noexcept;
+
+  ScanStatus status() const noexcept { return status_; }
+  int error() const noexcept { return error_; }
+  http::ParseError parse_error() const noexcept { return response_.error; }
+  // The final head (valid once status() is done): views into head().
+  const http::Response& response() const noexcept { return response_; }
+  const http::Header* headers() const noexcept { return headers_.data(); }
+  std::size_t num_headers() const noexcept { return num_headers_; }
+  std::string_view head() const noexcept { return {buf_.get(), head_len_}; }
+  // Bytes consumed from the fd, interim heads included.
+  std::uint64_t consumed() const noexcept { return consumed_; }
+  std::size_t interim_responses() const noexcept { return interim_; }
+  // Progress counts for a driver's StallClock (bytes_read = consumed()).
+  const Result& result() const noexcept { return progress_; }
+
+ private:
+  void end(ScanStatus why, int error = 0) noexcept;
+
+  int fd_;
+  HeadLimits limits_;
+  detail::Peeker peeker_;
+  std::unique_ptr<char[]> buf_;
+  std::size_t have_ = 0;  // bytes of the current head consumed into buf_
+  std::size_t last_len_ = 0;
+  std::size_t head_len_ = 0;
+  std::vector<http::Header> headers_;
+  std::size_t num_headers_ = 0;
+  http::Response response_;
+  std::uint64_t consumed_ = 0;
+  std::size_t interim_ = 0;
+  ScanStatus status_ = ScanStatus::running;
+  int error_ = 0;
+  int flags_ = -1;  // original fd flags to restore, or -1 if untouched
+  Result progress_;
+};
+
+struct ScanOptions {
+  HeadLimits limits;
+  std::optional<std::chrono::nanoseconds> timeout;  // stall timeout
+  const Canceller* canceller = nullptr;
+};
+
+// Runs a HeadScanner to the end, waiting with poll(). The scanner's state is
+// the result.
+BYTEPUMP_API void skip_headers(HeadScanner& scanner, const ScanOptions& options = {});
+
+}  // namespace bytepump
+
+#endif  // BYTEPUMP_HEAD_SCANNER_HPP_

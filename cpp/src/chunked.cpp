@@ -1,0 +1,225 @@
+#include "bytepump/chunked.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <new>
+
+#include "bytepump/detail/drive.hpp"
+#include "bytepump/sigpipe.hpp"
+
+namespace bytepump {
+namespace {
+
+constexpr std::size_t kMaxTrailers = 64;
+
+int set_nonblocking(int fd) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || S_ISREG(st.st_mode)) return -1;
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || (flags & O_NONBLOCK)) return -1;
+  if (::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -1;
+  return flags;
+}
+
+}  // namespace
+
+const char* to_string(BodyError error) noexcept {
+  switch (error) {
+    case BodyError::none:
+      return "none";
+    case BodyError::truncated:
+      return "truncated";
+    case BodyError::malformed:
+      return "malformed";
+    case BodyError::line_too_long:
+      return "line_too_long";
+  }
+  return "unknown";
+}
+
+ChunkedBody::ChunkedBody(int src_fd, int dst_fd, const Options& options,
+                         std::size_t max_line) noexcept
+    : src_(src_fd),
+      dst_(dst_fd),
+      chunk_options_(options),
+      max_line_(max_line ? max_line : 1),
+      peeker_(src_fd) {
+  chunk_options_.offset.reset();
+  chunk_options_.prefix = {};
+  chunk_options_.progress = nullptr;
+  result_.crc32 = options.crc32.value_or(0);
+  if (src_fd < 0 || dst_fd < 0) {
+    fail(Status::error, EBADF, src_fd < 0 ? Side::upstream : Side::downstream);
+    return;
+  }
+  if (peeker_.error() != 0) {
+    fail(Status::error, peeker_.error(), Side::upstream);
+    return;
+  }
+  line_.reset(new (std::nothrow) char[max_line_]);
+  if (!line_) {
+    fail(Status::error, ENOMEM, Side::none);
+    return;
+  }
+  // Once here rather than by every chunk's Pump.
+  src_flags_ = set_nonblocking(src_fd);
+  dst_flags_ = set_nonblocking(dst_fd);
+}
+
+ChunkedBody::~ChunkedBody() {
+  if (result_.status == Status::running) abort(Status::cancelled);
+}
+
+void ChunkedBody::end() noexcept {
+  if (chunk_) {
+    if (detached_) chunk_->detach();
+    chunk_.reset();
+  }
+  if (!detached_ && dst_flags_ >= 0) ::fcntl(dst_, F_SETFL, dst_flags_);
+  if (!detached_ && src_flags_ >= 0) ::fcntl(src_, F_SETFL, src_flags_);
+  src_flags_ = dst_flags_ = -1;
+}
+
+Step ChunkedBody::fail(Status status, int error, Side side) noexcept {
+  result_.status = status;
+  result_.error = error;
+  result_.error_side = side;
+  end();
+  return Step{};
+}
+
+Step ChunkedBody::refuse(BodyError why, http::ParseError parse) noexcept {
+  body_error_ = why;
+  parse_error_ = parse;
+  return fail(Status::error, 0, Side::upstream);
+}
+
+void ChunkedBody::abort(Status why, int error) noexcept {
+  if (result_.status != Status::running) return;
+  if (chunk_) {
+    chunk_->abort(why, error);
+    result_.bytes_read = base_read_ + chunk_->result().bytes_read;
+    result_.bytes_written = base_written_ + chunk_->result().bytes_written;
+  }
+  fail(why, error, Side::none);
+}
+
+void ChunkedBody::detach() noexcept { detached_ = true; }
+
+std::optional<Step> ChunkedBody::fill(ssize_t& n) noexcept {
+  if (have_ == max_line_) return refuse(BodyError::line_too_long);
+  n = peeker_.peek(line_.get() + have_, max_line_ - have_);
+  if (n > 0) return std::nullopt;
+  if (n == 0) return refuse(BodyError::truncated);
+  if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    Step s;
+    s.kind = Step::Kind::wait;
+    s.fd = src_;
+    s.interest = Interest::readable;
+    s.side = Side::upstream;
+    return s;
+  }
+  return fail(Status::error, errno, Side::upstream);
+}
+
+bool ChunkedBody::take(std::size_t n) noexcept {
+  if (!peeker_.consume(n)) {
+    fail(Status::error, errno, Side::upstream);
+    return false;
+  }
+  framing_ += n;
+  return true;
+}
+
+Step ChunkedBody::step() noexcept {
+  while (result_.status == Status::running) {
+    if (state_ == State::data) {
+      Step s = chunk_->step();
+      const Result& r = chunk_->result();
+      result_.bytes_read = base_read_ + r.bytes_read;
+      result_.bytes_written = base_written_ + r.bytes_written;
+      if (s.kind != Step::Kind::done) return s;
+      result_.strategy = r.strategy;
+      if (r.status != Status::done) return fail(r.status, r.error, r.error_side);
+      if (r.bytes_written != chunk_size_) return refuse(BodyError::truncated);
+      result_.crc32 = r.crc32;
+      base_read_ = result_.bytes_read;
+      base_written_ = result_.bytes_written;
+      chunk_.reset();
+      state_ = State::data_end;
+      continue;
+    }
+    if (state_ == State::done) break;
+
+    ssize_t n = 0;
+    if (auto wait = fill(n)) return *wait;
+    std::size_t len = have_ + static_cast<std::size_t>(n);
+    http::ParseError error = http::ParseError::none;
+    long r;
+    std::uint64_t size = 0;
+    if (state_ == State::size_line) {
+      r = http::parse_chunk_size(line_.get(), len, size, error);
+    } else if (state_ == State::data_end) {
+      r = http::parse_chunk_end(line_.get(), len, error);
+    } else {
+      http::Header trailers[kMaxTrailers];
+      std::size_t count = kMaxTrailers;
+      r = http::parse_headers(line_.get(), len, trailers, count, error);
+    }
+    if (r == http::kMalformed) return refuse(BodyError::malformed, error);
+    if (r == http::kIncomplete) {
+      if (!take(static_cast<std::size_t>(n))) break;
+      have_ = len;
+      continue;
+    }
+    if (!take(static_cast<std::size_t>(r) - have_)) break;
+    have_ = 0;
+    if (state_ == State::size_line) {
+      if (size == 0) {
+        state_ = State::trailer;
+        continue;
+      }
+      ++chunks_;
+      chunk_size_ = size;
+      chunk_options_.length = size;
+      if (chunk_options_.crc32) chunk_options_.crc32 = result_.crc32;
+      chunk_.emplace(src_, dst_, chunk_options_);
+      state_ = State::data;
+    } else if (state_ == State::data_end) {
+      state_ = State::size_line;
+    } else {
+      state_ = State::done;
+      result_.status = Status::done;
+      end();
+    }
+  }
+  return Step{};
+}
+
+void pump_chunked(ChunkedBody& body, const Options& options) {
+  SigpipeGuard sigpipe;
+  auto end = detail::drive(body, options.upstream_timeout, options.downstream_timeout,
+                           options.canceller, [&](std::uint64_t delta) {
+                             if (options.progress) options.progress(delta);
+                           });
+  switch (end) {
+    case detail::DriveEnd::done:
+      break;
+    case detail::DriveEnd::timeout_upstream:
+      body.abort(Status::timeout_upstream);
+      break;
+    case detail::DriveEnd::timeout_downstream:
+      body.abort(Status::timeout_downstream);
+      break;
+    case detail::DriveEnd::cancelled:
+      body.abort(Status::cancelled);
+      break;
+    case detail::DriveEnd::poll_failed:
+      body.abort(Status::error, errno);
+      break;
+  }
+}
+
+}  // namespace bytepump

@@ -1,0 +1,154 @@
+#include "bytepump/head_scanner.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <new>
+
+#include "bytepump/detail/drive.hpp"
+
+namespace bytepump {
+
+const char* to_string(ScanStatus status) noexcept {
+  switch (status) {
+    case ScanStatus::running:
+      return "running";
+    case ScanStatus::done:
+      return "done";
+    case ScanStatus::malformed:
+      return "malformed";
+    case ScanStatus::too_large:
+      return "too_large";
+    case ScanStatus::eof:
+      return "eof";
+    case ScanStatus::timeout:
+      return "timeout";
+    case ScanStatus::cancelled:
+      return "cancelled";
+    case ScanStatus::error:
+      return "error";
+  }
+  return "unknown";
+}
+
+HeadScanner::HeadScanner(int fd, HeadLimits limits) noexcept
+    : fd_(fd), limits_(limits), peeker_(fd) {
+  if (peeker_.error() != 0) {
+    end(ScanStatus::error, peeker_.error());
+    return;
+  }
+  buf_.reset(new (std::nothrow) char[limits_.max_bytes ? limits_.max_bytes : 1]);
+  if (!buf_) {
+    end(ScanStatus::error, ENOMEM);
+    return;
+  }
+  try {
+    headers_.resize(limits_.max_headers);
+  } catch (...) {
+    end(ScanStatus::error, ENOMEM);
+    return;
+  }
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+    int flags = ::fcntl(fd, F_GETFL);
+    if (flags >= 0 && !(flags & O_NONBLOCK) && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0) {
+      flags_ = flags;
+    }
+  }
+}
+
+HeadScanner::~HeadScanner() {
+  if (status_ == ScanStatus::running) end(ScanStatus::cancelled);
+}
+
+void HeadScanner::end(ScanStatus why, int error) noexcept {
+  if (status_ != ScanStatus::running) return;
+  status_ = why;
+  error_ = error;
+  progress_.status = why == ScanStatus::done ? Status::done : Status::error;
+  progress_.error = error;
+  if (flags_ >= 0) ::fcntl(fd_, F_SETFL, flags_);
+  flags_ = -1;
+}
+
+void HeadScanner::abort(ScanStatus why, int error) noexcept { end(why, error); }
+
+Step HeadScanner::step() noexcept {
+  while (status_ == ScanStatus::running) {
+    // Everything consumed so far belongs to a head, so the space left under
+    // the limit is all a peek may look at.
+    std::size_t room = limits_.max_bytes - static_cast<std::size_t>(consumed_);
+    if (room == 0) {
+      end(ScanStatus::too_large);
+      break;
+    }
+    ssize_t n = peeker_.peek(buf_.get() + have_, room);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        Step s;
+        s.kind = Step::Kind::wait;
+        s.fd = fd_;
+        s.interest = Interest::readable;
+        s.side = Side::upstream;
+        return s;
+      }
+      end(ScanStatus::error, errno);
+      break;
+    }
+    if (n == 0) {
+      end(ScanStatus::eof);
+      break;
+    }
+    std::size_t len = have_ + static_cast<std::size_t>(n);
+    num_headers_ = headers_.size();
+    long r =
+        http::parse_response(buf_.get(), len, response_, headers_.data(), num_headers_, last_len_);
+    if (r == http::kMalformed) {
+      end(ScanStatus::malformed);
+      break;
+    }
+    std::size_t take =
+        r == http::kIncomplete ? static_cast<std::size_t>(n) : static_cast<std::size_t>(r) - have_;
+    if (!peeker_.consume(take)) {
+      end(ScanStatus::error, errno);
+      break;
+    }
+    consumed_ += take;
+    progress_.bytes_read = consumed_;
+    if (r == http::kIncomplete) {
+      have_ = len;
+      last_len_ = len;
+      continue;
+    }
+    if (response_.status >= 100 && response_.status < 200 && response_.status != 101) {
+      ++interim_;
+      have_ = last_len_ = 0;
+      continue;
+    }
+    head_len_ = static_cast<std::size_t>(r);
+    end(ScanStatus::done);
+  }
+  return Step{};
+}
+
+void skip_headers(HeadScanner& scanner, const ScanOptions& options) {
+  auto end = detail::drive(scanner, options.timeout, std::nullopt, options.canceller,
+                           [](std::uint64_t) {});
+  switch (end) {
+    case detail::DriveEnd::done:
+      break;
+    case detail::DriveEnd::timeout_upstream:
+    case detail::DriveEnd::timeout_downstream:
+      scanner.abort(ScanStatus::timeout);
+      break;
+    case detail::DriveEnd::cancelled:
+      scanner.abort(ScanStatus::cancelled);
+      break;
+    case detail::DriveEnd::poll_failed:
+      scanner.abort(ScanStatus::error, errno);
+      break;
+  }
+}
+
+}  // namespace bytepump
