@@ -2,6 +2,7 @@
 
 require "bytepump/version"
 require "bytepump/bytepump"
+require "bytepump/errors"
 require "bytepump/result"
 require "bytepump/copy"
 require "bytepump/io_methods"
@@ -34,7 +35,8 @@ module Bytepump
       check_ends(src, dst, offset)
 
       result = if src.is_a?(IO) && dst.is_a?(IO)
-                 raw = Native.pump(src, dst, upstream_timeout, downstream_timeout, length, offset, pipe_size, &block)
+                 raw = Native.pump(src, dst, upstream_timeout, downstream_timeout, length, offset, pipe_size,
+                                   nil, false, &block)
                  Result.from_native(raw, src, dst)
                else
                  Copy.new(src, dst, upstream_timeout, length, offset).run(&block)

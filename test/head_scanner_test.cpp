@@ -158,6 +158,26 @@ TEST(HeadScanner, CancelFromAnotherThread) {
   EXPECT_EQ(scanner.status(), ScanStatus::cancelled);
 }
 
+// Bytes a caller read ahead start the head; the scanner takes only its part.
+TEST(HeadScanner, AbsorbsAReadAheadBuffer) {
+  FdPair pair = unix_pair();
+  std::string ahead = kHead.substr(0, 20);
+  write_all(pair.peer, kHead.substr(20) + kBody);
+  pair.close_peer();
+  HeadScanner scanner(pair.ours);
+  EXPECT_EQ(scanner.absorb(ahead.data(), ahead.size()), ahead.size());
+  skip_headers(scanner);
+  ASSERT_EQ(scanner.status(), ScanStatus::done);
+  EXPECT_EQ(scanner.head(), kHead);
+  EXPECT_EQ(read_all(pair.ours), kBody);
+
+  FdPair whole = unix_pair();
+  std::string all = kHead + "hel";
+  HeadScanner complete(whole.ours);
+  EXPECT_EQ(complete.absorb(all.data(), all.size()), kHead.size());
+  EXPECT_EQ(complete.status(), ScanStatus::done);
+}
+
 TEST(HeadScanner, ClosedFdIsAnError) {
   int p[2];
   ASSERT_EQ(::pipe(p), 0);

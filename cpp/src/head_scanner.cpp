@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <new>
 
 #include "bytepump/detail/drive.hpp"
@@ -74,6 +76,45 @@ void HeadScanner::end(ScanStatus why, int error) noexcept {
 
 void HeadScanner::abort(ScanStatus why, int error) noexcept { end(why, error); }
 
+std::size_t HeadScanner::accept(std::size_t n) noexcept {
+  std::size_t len = have_ + n;
+  num_headers_ = headers_.size();
+  long r =
+      http::parse_response(buf_.get(), len, response_, headers_.data(), num_headers_, last_len_);
+  if (r == http::kMalformed) {
+    end(ScanStatus::malformed);
+    return 0;
+  }
+  std::size_t take = r == http::kIncomplete ? n : static_cast<std::size_t>(r) - have_;
+  consumed_ += take;
+  progress_.bytes_read = consumed_;
+  if (r == http::kIncomplete) {
+    have_ = last_len_ = len;
+  } else if (response_.status >= 100 && response_.status < 200 && response_.status != 101) {
+    ++interim_;
+    have_ = last_len_ = 0;
+  } else {
+    head_len_ = static_cast<std::size_t>(r);
+    end(ScanStatus::done);
+  }
+  return take;
+}
+
+std::size_t HeadScanner::absorb(const char* data, std::size_t len) noexcept {
+  std::size_t used = 0;
+  while (status_ == ScanStatus::running && used < len) {
+    std::size_t room = limits_.max_bytes - static_cast<std::size_t>(consumed_);
+    if (room == 0) {
+      end(ScanStatus::too_large);
+      break;
+    }
+    std::size_t n = std::min(room, len - used);
+    std::memcpy(buf_.get() + have_, data + used, n);
+    used += accept(n);
+  }
+  return used;
+}
+
 Step HeadScanner::step() noexcept {
   while (status_ == ScanStatus::running) {
     // Everything consumed so far belongs to a head, so the space left under
@@ -100,34 +141,8 @@ Step HeadScanner::step() noexcept {
       end(ScanStatus::eof);
       break;
     }
-    std::size_t len = have_ + static_cast<std::size_t>(n);
-    num_headers_ = headers_.size();
-    long r =
-        http::parse_response(buf_.get(), len, response_, headers_.data(), num_headers_, last_len_);
-    if (r == http::kMalformed) {
-      end(ScanStatus::malformed);
-      break;
-    }
-    std::size_t take =
-        r == http::kIncomplete ? static_cast<std::size_t>(n) : static_cast<std::size_t>(r) - have_;
-    if (!peeker_.consume(take)) {
-      end(ScanStatus::error, errno);
-      break;
-    }
-    consumed_ += take;
-    progress_.bytes_read = consumed_;
-    if (r == http::kIncomplete) {
-      have_ = len;
-      last_len_ = len;
-      continue;
-    }
-    if (response_.status >= 100 && response_.status < 200 && response_.status != 101) {
-      ++interim_;
-      have_ = last_len_ = 0;
-      continue;
-    }
-    head_len_ = static_cast<std::size_t>(r);
-    end(ScanStatus::done);
+    std::size_t take = accept(static_cast<std::size_t>(n));
+    if (take > 0 && !peeker_.consume(take)) end(ScanStatus::error, errno);
   }
   return Step{};
 }

@@ -1,7 +1,8 @@
 // The thin Ruby binding: checks arguments, hands over buffered bytes, drives
-// Pump::step() with rb_io_wait and maps the Result to Ruby values. A Ruby
-// exception is a longjmp, so every C++ object with a destructor lives on the
-// heap in a Native owned through rb_ensure, never in a frame that can unwind.
+// the core's step machines (Pump, ChunkedBody, HeadScanner) with rb_io_wait
+// and maps their results to Ruby values. A Ruby exception is a longjmp, so
+// every C++ object with a destructor lives on the heap in a Native owned
+// through rb_ensure, never in a frame that can unwind.
 #include <ruby.h>
 #include <ruby/fiber/scheduler.h>
 #include <ruby/io.h>
@@ -9,7 +10,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 
+#include "bytepump/chunked.hpp"
+#include "bytepump/head_scanner.hpp"
+#include "bytepump/http_parser.hpp"
 #include "bytepump/pump.hpp"
 #include "extconf.h"
 
@@ -23,12 +28,30 @@ using bytepump::Step;
 VALUE mBytepump;
 VALUE mNative;
 
+template <typename Machine>
 struct Native {
-  Native(int src, int dst, const bytepump::Options& o)
-      : pump(src, dst, o), clock(o.upstream_timeout, o.downstream_timeout) {}
-  bytepump::Pump pump;
+  template <typename... Args>
+  Native(std::optional<std::chrono::nanoseconds> up, std::optional<std::chrono::nanoseconds> down,
+         Args&&... args)
+      : machine(std::forward<Args>(args)...), clock(up, down) {}
+  Machine machine;
   bytepump::StallClock clock;
 };
+
+// What differs between the machines, for the one drive loop.
+void stalled(bytepump::Pump& m, Side side) {
+  m.abort(side == Side::upstream ? Status::timeout_upstream : Status::timeout_downstream);
+}
+void stalled(bytepump::ChunkedBody& m, Side side) {
+  m.abort(side == Side::upstream ? Status::timeout_upstream : Status::timeout_downstream);
+}
+void stalled(bytepump::HeadScanner& m, Side) { m.abort(bytepump::ScanStatus::timeout); }
+void forget_fds(bytepump::Pump& m) { m.detach(); }
+void forget_fds(bytepump::ChunkedBody& m) { m.detach(); }
+void forget_fds(bytepump::HeadScanner&) {}
+void end(bytepump::Pump& m) { m.finish(); }
+void end(bytepump::ChunkedBody& m) { m.abort(Status::cancelled); }
+void end(bytepump::HeadScanner& m) { m.abort(bytepump::ScanStatus::cancelled); }
 
 // Everything parsed from Ruby, plain data only.
 struct PumpArgs {
@@ -43,6 +66,8 @@ struct PumpArgs {
   std::size_t pipe_size;
   const char* prefix;
   std::size_t prefix_len;
+  bool crc;
+  std::uint32_t crc_seed;
 };
 
 std::optional<std::chrono::nanoseconds> seconds(double s) {
@@ -50,49 +75,62 @@ std::optional<std::chrono::nanoseconds> seconds(double s) {
   return std::chrono::nanoseconds(static_cast<std::int64_t>(s * 1e9));
 }
 
-Native* create_native(const PumpArgs& a) noexcept {
+bytepump::Options pump_options(const PumpArgs& a) {
+  bytepump::Options o;
+  if (a.has_length) o.length = a.length;
+  if (a.has_offset) o.offset = a.offset;
+  o.upstream_timeout = seconds(a.upstream_timeout);
+  o.downstream_timeout = seconds(a.downstream_timeout);
+  if (a.pipe_size) o.pipe_size = a.pipe_size;
+  o.prefix = std::string_view(a.prefix, a.prefix_len);
+  if (a.crc) o.crc32 = a.crc_seed;
+  return o;
+}
+
+template <typename Machine>
+Native<Machine>* create_native(const PumpArgs& a) noexcept {
   try {
-    bytepump::Options o;
-    if (a.has_length) o.length = a.length;
-    if (a.has_offset) o.offset = a.offset;
-    o.upstream_timeout = seconds(a.upstream_timeout);
-    o.downstream_timeout = seconds(a.downstream_timeout);
-    if (a.pipe_size) o.pipe_size = a.pipe_size;
-    o.prefix = std::string_view(a.prefix, a.prefix_len);
-    return new Native(a.src_fd, a.dst_fd, o);
+    bytepump::Options o = pump_options(a);
+    return new Native<Machine>(o.upstream_timeout, o.downstream_timeout, a.src_fd, a.dst_fd, o);
   } catch (...) {
     return nullptr;
   }
 }
 
+// One blocking call's state; `out` is filled by the cleanup before the Native
+// is freed.
+template <typename Machine, typename Out>
 struct Drive {
-  Native* native;
+  Native<Machine>* native;
   VALUE src;
-  VALUE dst;
+  VALUE dst;  // Qnil for a machine with one fd
   bool yield_progress;
-  bytepump::Result result;  // copied out before the Native is freed
+  Out out;
 };
 
+template <typename Machine>
 struct StepCall {
-  bytepump::Pump* pump;
+  Machine* machine;
   Step step;
 };
 
+template <typename Machine>
 void* step_without_gvl(void* arg) {
-  auto* call = static_cast<StepCall*>(arg);
-  call->step = call->pump->step();
+  auto* call = static_cast<StepCall<Machine>*>(arg);
+  call->step = call->machine->step();
   return nullptr;
 }
 
+template <typename Machine, typename Out>
 VALUE drive_body(VALUE arg) {
-  auto* d = reinterpret_cast<Drive*>(arg);
-  bytepump::Pump& pump = d->native->pump;
+  auto* d = reinterpret_cast<Drive<Machine, Out>*>(arg);
+  Machine& machine = d->native->machine;
   std::uint64_t reported = 0;
   for (;;) {
-    StepCall call{&pump, Step{}};
+    StepCall<Machine> call{&machine, Step{}};
     call.step.kind = Step::Kind::more;  // if the step never ran, just go round again
-    rb_thread_call_without_gvl(step_without_gvl, &call, RUBY_UBF_IO, nullptr);
-    const bytepump::Result& r = pump.result();
+    rb_thread_call_without_gvl(step_without_gvl<Machine>, &call, RUBY_UBF_IO, nullptr);
+    const bytepump::Result& r = machine.result();
     if (d->yield_progress && r.bytes_written > reported) {
       std::uint64_t delta = r.bytes_written - reported;
       reported = r.bytes_written;
@@ -112,8 +150,7 @@ VALUE drive_body(VALUE arg) {
     }
     auto left = d->native->clock.remaining(r, call.step.side);
     if (left && left->count() <= 0) {
-      pump.abort(call.step.side == Side::upstream ? Status::timeout_upstream
-                                                  : Status::timeout_downstream);
+      stalled(machine, call.step.side);
       break;
     }
     VALUE io = call.step.side == Side::upstream ? d->src : d->dst;
@@ -128,12 +165,26 @@ bool io_open(VALUE io) {
   return fptr && fptr->fd >= 0;
 }
 
+struct TransferOut {
+  bytepump::Result result;
+  bytepump::BodyError body_error = bytepump::BodyError::none;
+  bytepump::http::ParseError parse_error = bytepump::http::ParseError::none;
+};
+
+void collect(const bytepump::Pump& m, TransferOut& out) { out.result = m.result(); }
+void collect(const bytepump::ChunkedBody& m, TransferOut& out) {
+  out.result = m.result();
+  out.body_error = m.body_error();
+  out.parse_error = m.parse_error();
+}
+
+template <typename Machine, typename Out>
 VALUE drive_cleanup(VALUE arg) {
-  auto* d = reinterpret_cast<Drive*>(arg);
+  auto* d = reinterpret_cast<Drive<Machine, Out>*>(arg);
   // Closed by another thread meanwhile: its fd number may already be reused.
-  if (!io_open(d->src) || !io_open(d->dst)) d->native->pump.detach();
-  d->native->pump.finish();
-  d->result = d->native->pump.result();
+  if (!io_open(d->src) || (!NIL_P(d->dst) && !io_open(d->dst))) forget_fds(d->native->machine);
+  end(d->native->machine);
+  collect(d->native->machine, d->out);
   delete d->native;
   d->native = nullptr;
   return Qnil;
@@ -153,6 +204,8 @@ int descriptor(VALUE io, rb_io_t* fptr) {
 VALUE status_symbols[static_cast<int>(Status::error) + 1];
 VALUE side_symbols[static_cast<int>(Side::downstream) + 1];
 VALUE strategy_symbols[static_cast<int>(bytepump::Strategy::copy) + 1];
+VALUE body_error_symbols[static_cast<int>(bytepump::BodyError::line_too_long) + 1];
+VALUE scan_symbols[static_cast<int>(bytepump::ScanStatus::error) + 1];
 
 template <typename Enum, std::size_t N>
 void intern_all(VALUE (&table)[N]) {
@@ -167,13 +220,30 @@ VALUE symbol(VALUE (&table)[N], Enum value) {
 
 double timeout_arg(VALUE v) { return NIL_P(v) ? -1.0 : NUM2DBL(v); }
 
+template <typename Machine>
+TransferOut run_transfer(const PumpArgs& a, VALUE src, VALUE dst) {
+  Drive<Machine, TransferOut> d{};
+  d.native = create_native<Machine>(a);
+  if (!d.native) rb_raise(rb_eNoMemError, "bytepump: cannot allocate a pump");
+  d.src = src;
+  d.dst = dst;
+  d.yield_progress = rb_block_given_p();
+  rb_ensure(drive_body<Machine, TransferOut>, reinterpret_cast<VALUE>(&d),
+            drive_cleanup<Machine, TransferOut>, reinterpret_cast<VALUE>(&d));
+  return d.out;
+}
+
 // Bytepump::Native.pump(src, dst, upstream_timeout, downstream_timeout,
-//                       length, offset, pipe_size) { |bytes| }
-// => [bytes_read, bytes_written, status, errno, error_side, strategy]
+//                       length, offset, pipe_size, crc32, chunked) { |bytes| }
+// => [bytes_read, bytes_written, status, errno, error_side, strategy,
+//     crc32 or nil, body_error, parse error message or nil]
+// crc32 is nil or the CRC to continue from; chunked decodes a
+// Transfer-Encoding: chunked body from src (length and offset unused).
 // Arguments are validated by lib/bytepump.rb; this checks only what needs
 // the IO internals.
 VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE upstream_timeout,
-                           VALUE downstream_timeout, VALUE length, VALUE offset, VALUE pipe_size) {
+                           VALUE downstream_timeout, VALUE length, VALUE offset, VALUE pipe_size,
+                           VALUE crc32, VALUE chunked) {
   Check_Type(src, T_FILE);
   Check_Type(dst, T_FILE);
   rb_io_t* src_fptr;
@@ -196,6 +266,8 @@ VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE upstream_time
   a.upstream_timeout = timeout_arg(upstream_timeout);
   a.downstream_timeout = timeout_arg(downstream_timeout);
   a.pipe_size = NIL_P(pipe_size) ? 0 : NUM2SIZET(pipe_size);
+  a.crc = !NIL_P(crc32);
+  a.crc_seed = a.crc ? static_cast<std::uint32_t>(NUM2ULONG(crc32)) : 0;
 
   // Characters decoded by an encoding conversion can't go out as the bytes
   // they came from: refuse rather than drop or mix them.
@@ -217,19 +289,167 @@ VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE upstream_time
     a.prefix_len = static_cast<std::size_t>(n);
   }
 
-  Drive d{};
-  d.native = create_native(a);
-  if (!d.native) rb_raise(rb_eNoMemError, "bytepump: cannot allocate a pump");
-  d.src = src;
-  d.dst = dst_io;
-  d.yield_progress = rb_block_given_p();
-  rb_ensure(drive_body, reinterpret_cast<VALUE>(&d), drive_cleanup, reinterpret_cast<VALUE>(&d));
+  TransferOut out;
+  if (RTEST(chunked)) {
+    out = run_transfer<bytepump::ChunkedBody>(a, src, dst_io);
+  } else {
+    out = run_transfer<bytepump::Pump>(a, src, dst_io);
+  }
   RB_GC_GUARD(prefix);
 
-  const bytepump::Result& r = d.result;
+  const bytepump::Result& r = out.result;
+  VALUE parse_error = out.parse_error == bytepump::http::ParseError::none
+                          ? Qnil
+                          : rb_str_new_cstr(bytepump::http::to_string(out.parse_error));
   return rb_ary_new_from_args(
-      6, ULL2NUM(r.bytes_read), ULL2NUM(r.bytes_written), symbol(status_symbols, r.status),
-      INT2NUM(r.error), symbol(side_symbols, r.error_side), symbol(strategy_symbols, r.strategy));
+      9, ULL2NUM(r.bytes_read), ULL2NUM(r.bytes_written), symbol(status_symbols, r.status),
+      INT2NUM(r.error), symbol(side_symbols, r.error_side), symbol(strategy_symbols, r.strategy),
+      a.crc ? ULONG2NUM(r.crc32) : Qnil, symbol(body_error_symbols, out.body_error), parse_error);
+}
+struct ScanOut {
+  bytepump::ScanStatus status = bytepump::ScanStatus::running;
+  int error = 0;
+  bytepump::http::ParseError parse_error = bytepump::http::ParseError::none;
+  std::uint64_t consumed = 0;
+  std::size_t interim = 0;
+  VALUE head;  // preallocated to the limit: the cleanup must not allocate
+};
+
+void collect(const bytepump::HeadScanner& m, ScanOut& out) {
+  out.status = m.status();
+  out.error = m.error();
+  out.parse_error = m.parse_error();
+  out.consumed = m.consumed();
+  out.interim = m.interim_responses();
+  std::string_view head = m.head();
+  std::memcpy(RSTRING_PTR(out.head), head.data(), head.size());
+  rb_str_set_len(out.head, static_cast<long>(head.size()));
+}
+
+VALUE framing_symbols[static_cast<int>(bytepump::http::Framing::Kind::invalid) + 1];
+
+// [minor_version, status, reason, [[name, value], ...], framing, length,
+//  framing_error] for a complete head in `str` of `len` bytes.
+VALUE head_fields(VALUE str, long len, std::size_t max_headers) {
+  namespace http = bytepump::http;
+  VALUE tmp = 0;
+  auto* headers = ALLOCV_N(http::Header, tmp, max_headers);
+  std::size_t n = max_headers;
+  http::Response res;
+  const char* base = RSTRING_PTR(str);
+  long r = http::parse_response(base, static_cast<std::size_t>(len), res, headers, n);
+  if (r <= 0) {
+    ALLOCV_END(tmp);
+    rb_raise(rb_eRuntimeError, "bytepump: a complete head failed to parse again");
+  }
+  http::Framing f = http::body_framing(res.status, headers, n);
+  auto slice = [&](std::string_view v) {
+    return rb_str_new(v.data(), static_cast<long>(v.size()));
+  };
+  VALUE list = rb_ary_new_capa(static_cast<long>(n));
+  for (std::size_t i = 0; i < n; ++i)
+    rb_ary_push(list, rb_assoc_new(slice(headers[i].name), slice(headers[i].value)));
+  VALUE out =
+      rb_ary_new_from_args(7, INT2NUM(res.minor_version), INT2NUM(res.status), slice(res.reason),
+                           list, framing_symbols[static_cast<int>(f.kind)], ULL2NUM(f.length),
+                           f.error ? rb_str_new_cstr(f.error) : Qnil);
+  ALLOCV_END(tmp);
+  return out;
+}
+
+// Bytepump::Native.skip_headers(io, limit, max_headers, timeout)
+// => [:done, errno, nil, consumed, interim, head, fields] or
+//    [status, errno, parse error message or nil, consumed, interim, nil, nil]
+VALUE Bytepump_Native_skip_headers(VALUE self, VALUE io, VALUE limit, VALUE max_headers,
+                                   VALUE timeout) {
+  Check_Type(io, T_FILE);
+  rb_io_t* fptr;
+  GetOpenFile(io, fptr);
+  rb_io_check_char_readable(fptr);
+  if (fptr->readconv && fptr->cbuf.len > 0) {
+    rb_raise(rb_eIOError,
+             "skip_headers: the IO holds %d bytes decoded by its encoding conversion; open "
+             "it in binary mode",
+             fptr->cbuf.len);
+  }
+  bytepump::HeadLimits limits;
+  limits.max_bytes = NUM2SIZET(limit);
+  limits.max_headers = NUM2SIZET(max_headers);
+  ScanOut out;
+  out.head = rb_str_buf_new(static_cast<long>(limits.max_bytes));
+  Drive<bytepump::HeadScanner, ScanOut> d{};
+  try {
+    d.native = new Native<bytepump::HeadScanner>(seconds(timeout_arg(timeout)), std::nullopt,
+                                                 descriptor(io, fptr), limits);
+  } catch (...) {
+    d.native = nullptr;
+  }
+  if (!d.native) rb_raise(rb_eNoMemError, "bytepump: cannot allocate a head scanner");
+  // Bytes Ruby already read ahead start the head; what follows it stays in
+  // the read buffer, where the next read or splice_to takes it first.
+  if (fptr->rbuf.len > 0) {
+    std::size_t used = d.native->machine.absorb(fptr->rbuf.ptr + fptr->rbuf.off,
+                                                static_cast<std::size_t>(fptr->rbuf.len));
+    fptr->rbuf.off += static_cast<int>(used);
+    fptr->rbuf.len -= static_cast<int>(used);
+  }
+  d.src = io;
+  d.dst = Qnil;
+  d.out = out;
+  rb_ensure(drive_body<bytepump::HeadScanner, ScanOut>, reinterpret_cast<VALUE>(&d),
+            drive_cleanup<bytepump::HeadScanner, ScanOut>, reinterpret_cast<VALUE>(&d));
+  const ScanOut& o = d.out;
+  bool done = o.status == bytepump::ScanStatus::done;
+  VALUE parse_error = o.parse_error == bytepump::http::ParseError::none
+                          ? Qnil
+                          : rb_str_new_cstr(bytepump::http::to_string(o.parse_error));
+  VALUE fields = done ? head_fields(o.head, RSTRING_LEN(o.head), limits.max_headers) : Qnil;
+  return rb_ary_new_from_args(7, scan_symbols[static_cast<int>(o.status)], INT2NUM(o.error),
+                              parse_error, ULL2NUM(o.consumed), SIZET2NUM(o.interim),
+                              done ? o.head : Qnil, fields);
+}
+
+// Bytepump::Native.parse_head(str, max_headers)
+// => [consumed, fields], nil when incomplete, or an error message String.
+VALUE Bytepump_Native_parse_head(VALUE self, VALUE str, VALUE max_headers) {
+  namespace http = bytepump::http;
+  StringValue(str);
+  std::size_t cap = NUM2SIZET(max_headers);
+  VALUE tmp = 0;
+  auto* headers = ALLOCV_N(http::Header, tmp, cap);
+  std::size_t n = cap;
+  http::Response res;
+  long r = http::parse_response(RSTRING_PTR(str), static_cast<std::size_t>(RSTRING_LEN(str)), res,
+                                headers, n);
+  ALLOCV_END(tmp);
+  if (r == http::kIncomplete) return Qnil;
+  if (r == http::kMalformed) return rb_str_new_cstr(http::to_string(res.error));
+  return rb_assoc_new(LONG2NUM(r), head_fields(str, r, cap));
+}
+
+// Bytepump::Native.parse_chunk(kind, str) with kind :size, :end or :trailer
+// => [consumed, size], nil when incomplete, or an error message String.
+VALUE Bytepump_Native_parse_chunk(VALUE self, VALUE kind, VALUE str) {
+  namespace http = bytepump::http;
+  StringValue(str);
+  const char* p = RSTRING_PTR(str);
+  auto len = static_cast<std::size_t>(RSTRING_LEN(str));
+  http::ParseError error = http::ParseError::none;
+  std::uint64_t size = 0;
+  long r;
+  ID k = SYM2ID(kind);
+  if (k == rb_intern("size")) {
+    r = http::parse_chunk_size(p, len, size, error);
+  } else if (k == rb_intern("end")) {
+    r = http::parse_chunk_end(p, len, error);
+  } else {
+    http::Header trailers[64];
+    std::size_t n = 64;
+    r = http::parse_headers(p, len, trailers, n, error);
+  }
+  if (r == http::kIncomplete) return Qnil;
+  if (r == http::kMalformed) return rb_str_new_cstr(http::to_string(error));
+  return rb_assoc_new(LONG2NUM(r), ULL2NUM(size));
 }
 
 }  // namespace
@@ -238,7 +458,16 @@ extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
   intern_all<Status>(status_symbols);
   intern_all<Side>(side_symbols);
   intern_all<bytepump::Strategy>(strategy_symbols);
+  intern_all<bytepump::BodyError>(body_error_symbols);
+  intern_all<bytepump::ScanStatus>(scan_symbols);
+  static const char* framing_names[] = {"none", "length", "chunked", "close", "invalid"};
+  for (int i = 0; i < 5; ++i) framing_symbols[i] = ID2SYM(rb_intern(framing_names[i]));
   mBytepump = rb_define_module("Bytepump");
   mNative = rb_define_module_under(mBytepump, "Native");
-  rb_define_module_function(mNative, "pump", RUBY_METHOD_FUNC(Bytepump_Native_pump), 7);
+  rb_define_module_function(mNative, "pump", RUBY_METHOD_FUNC(Bytepump_Native_pump), 9);
+  rb_define_module_function(mNative, "skip_headers", RUBY_METHOD_FUNC(Bytepump_Native_skip_headers),
+                            4);
+  rb_define_module_function(mNative, "parse_head", RUBY_METHOD_FUNC(Bytepump_Native_parse_head), 2);
+  rb_define_module_function(mNative, "parse_chunk", RUBY_METHOD_FUNC(Bytepump_Native_parse_chunk),
+                            2);
 }

@@ -12,6 +12,7 @@ unless have_struct_member("rb_io_t", "rbuf", "ruby/io.h")
   abort "bytepump needs rb_io_t#rbuf to hand over bytes Ruby already buffered"
 end
 have_func("rb_io_descriptor", "ruby/io.h")
+abort "bytepump needs zlib (zlib1g-dev)" unless have_library("z", "crc32", "zlib.h")
 
 $srcs = ["bytepump.cpp"] + Dir[File.join(core, "src", "*.cpp")].map { |f| File.basename(f) }.sort
 $VPATH << File.join(core, "src")

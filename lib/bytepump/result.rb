@@ -4,6 +4,8 @@ module Bytepump
   # Mixed into the Errno::* exception a failed transfer raises, so callers can
   # `rescue Bytepump::TransferError` and still see the usual Errno class.
   module TransferError
+    include Error
+
     # The Result of the failed transfer: counts, strategy, status :error.
     attr_reader :result
 
@@ -31,12 +33,13 @@ module Bytepump
 
   # The outcome of a transfer. Nothing is hidden: bytes taken from the source
   # but never delivered are #stranded.
-  Result = Struct.new(:bytes_read, :bytes_written, :status, :strategy, :error_side, :error,
+  # #crc32 is the CRC-32 of the bytes written when the caller asked for it.
+  Result = Struct.new(:bytes_read, :bytes_written, :status, :strategy, :error_side, :error, :crc32,
                       keyword_init: true) do
     def self.from_native(raw, src, dst)
-      bytes_read, bytes_written, status, errno, side, strategy = raw
+      bytes_read, bytes_written, status, errno, side, strategy, crc32 = raw
       result = new(bytes_read: bytes_read, bytes_written: bytes_written, status: status,
-                   strategy: strategy, error_side: side == :none ? nil : side)
+                   strategy: strategy, error_side: side == :none ? nil : side, crc32: crc32)
       result.error = error_for(errno, result, src, dst)
       result.freeze
     end

@@ -49,6 +49,10 @@ class BYTEPUMP_API HeadScanner {
 
   Step step() noexcept;
   void abort(ScanStatus why, int error = 0) noexcept;
+  // Takes bytes a caller already read off the fd (a read-ahead buffer) as the
+  // start of the head, before step() reads more. Returns how many it used:
+  // the rest came after the head, and stay the caller's.
+  std::size_t absorb(const char* data, std::size_t len) noexcept;
 
   ScanStatus status() const noexcept { return status_; }
   int error() const noexcept { return error_; }
@@ -66,6 +70,9 @@ class BYTEPUMP_API HeadScanner {
 
  private:
   void end(ScanStatus why, int error = 0) noexcept;
+  // Parses the n bytes just placed after the held ones; returns how many of
+  // them belong to heads (the rest must not be consumed).
+  std::size_t accept(std::size_t n) noexcept;
 
   int fd_;
   HeadLimits limits_;

@@ -1,0 +1,88 @@
+# frozen_string_literal: true
+
+module Bytepump
+  # Every error bytepump raises on its own account includes this module, so
+  # `rescue Bytepump::Error` catches them all. Each is also an IOError (or its
+  # EOFError subclass) or an Errno::* exception where one fits.
+  module Error; end
+
+  # The response head is not HTTP/1.x, or the body's framing is broken
+  # (conflicting Content-Length, a bad chunk size): the message says which.
+  class MalformedResponse < IOError
+    include Error
+  end
+
+  # The response head (interim 1xx heads included) is longer than the limit.
+  class HeadTooLarge < IOError
+    include Error
+  end
+
+  # The connection ended before the end of the response head.
+  class TruncatedHead < EOFError
+    include Error
+  end
+
+  # A non-2xx final status. Nothing was written to the destination.
+  class HTTPError < IOError
+    include Error
+    attr_reader :url, :response
+
+    def initialize(message, url:, response:)
+      super(message)
+      @url = url
+      @response = response
+    end
+
+    def status = response.status
+    def bytes_written = 0
+  end
+
+  # More redirects than max_redirects allows (or a redirect without Location).
+  class RedirectError < IOError
+    include Error
+    attr_reader :url, :redirects
+
+    def initialize(message, url:, redirects:)
+      super(message)
+      @url = url
+      @redirects = redirects
+    end
+  end
+
+  # Errors raised after some body bytes may already be in the destination.
+  module PartialWrite
+    # Body bytes delivered to the destination before the error.
+    attr_reader :bytes_written
+
+    def initialize(message, bytes_written: 0)
+      super(message)
+      @bytes_written = bytes_written
+    end
+  end
+
+  # The body ended before its Content-Length, or a chunked body before its
+  # last chunk. #expected is the Content-Length (nil for chunked).
+  class ShortBody < EOFError
+    include Error
+    include PartialWrite
+    attr_reader :expected
+
+    def initialize(message, bytes_written: 0, expected: nil)
+      super(message, bytes_written: bytes_written)
+      @expected = expected
+    end
+  end
+
+  # A timeout; the subclass says which one.
+  class Timeout < IOError
+    include Error
+    include PartialWrite
+  end
+
+  # No TCP (or TLS) connection within connect_timeout.
+  class ConnectTimeout < Timeout; end
+  # The server sent nothing for upstream_timeout (head or body).
+  class UpstreamTimeout < Timeout; end
+  # The destination accepted nothing for downstream_timeout.
+  class DownstreamTimeout < Timeout; end
+end
