@@ -5,6 +5,8 @@ require "bytepump/bytepump"
 require "bytepump/errors"
 require "bytepump/result"
 require "bytepump/copy"
+require "bytepump/fetch"
+require "bytepump/http/copy_body"
 require "bytepump/io_methods"
 
 # Zero-copy transfers between file descriptors with Linux splice(2).
@@ -44,6 +46,34 @@ module Bytepump
       raise result.error if result.error
 
       result
+    end
+
+    # Reads an HTTP/1.x response head off +io+ and not one byte of the body,
+    # which stays in +io+ for a splice_to (see IO#skip_headers).
+    def skip_headers(io, limit = Fetch::HEAD_LIMIT, timeout: nil, max_headers: Fetch::MAX_HEADERS)
+      raise TypeError, "skip_headers needs an IO (got #{io.class})" unless io.is_a?(IO)
+
+      check_count(:limit, limit)
+      raise ArgumentError, "limit must be > 0" if limit.zero?
+
+      check_timeout(:timeout, timeout)
+      status, errno, parse_error, consumed, interim, head, fields = Native.skip_headers(io, limit, max_headers, timeout)
+      case status
+      when :done then Response.new(fields, head: head, head_size: consumed, interim_responses: interim)
+      when :malformed then raise MalformedResponse, "skip_headers: malformed response head: #{parse_error}"
+      when :too_large then raise HeadTooLarge, "skip_headers: the response head is over #{limit} bytes"
+      when :eof then raise TruncatedHead, "skip_headers: end of file #{consumed} bytes into the response head"
+      when :timeout then raise UpstreamTimeout, "skip_headers: nothing arrived for #{timeout}s"
+      else raise SystemCallError.new("skip_headers on #{TransferError.describe(io)}", errno)
+      end
+    end
+
+    # GETs +url+ and writes the body into +into+ (see IO#splice_from for the
+    # options). Returns a FetchResult: bytes_written, the final response head,
+    # and with crc32: true the CRC-32 of the body (as zip data descriptors
+    # need), computed from a tee(2) copy so the body itself is still spliced.
+    def fetch(url, into:, **options, &progress)
+      Fetch.new(url, into: into, **options).run(&progress)
     end
 
     private

@@ -25,6 +25,7 @@ module Bytepump
   # A non-2xx final status. Nothing was written to the destination.
   class HTTPError < IOError
     include Error
+
     attr_reader :url, :response
 
     def initialize(message, url:, response:)
@@ -40,6 +41,7 @@ module Bytepump
   # More redirects than max_redirects allows (or a redirect without Location).
   class RedirectError < IOError
     include Error
+
     attr_reader :url, :redirects
 
     def initialize(message, url:, redirects:)
@@ -65,6 +67,7 @@ module Bytepump
   class ShortBody < EOFError
     include Error
     include PartialWrite
+
     attr_reader :expected
 
     def initialize(message, bytes_written: 0, expected: nil)

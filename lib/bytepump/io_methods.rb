@@ -13,6 +13,28 @@ module Bytepump
       result.timeout? ? result.status : result.bytes_written
     end
     alias spliceTo splice_to
+
+    # Reads an HTTP/1.x response head and not one byte more: the body is left
+    # for splice_to. Returns a Bytepump::Response. Raises
+    # Bytepump::MalformedResponse (naming what is wrong), HeadTooLarge past
+    # +limit+ bytes, TruncatedHead (an EOFError) at EOF, UpstreamTimeout.
+    def skip_headers(limit = 64 * 1024, timeout: nil)
+      Bytepump.skip_headers(self, limit, timeout: timeout)
+    end
+    alias skipHeaders skip_headers
+
+    # GETs +url+ and splices the body into this IO; returns the Integer body
+    # bytes written. http:// bodies never enter user space; https:// bodies
+    # are decrypted by OpenSSL, so they pass through Ruby.
+    #
+    # timeout: is the default for connect_timeout:, upstream_timeout: and
+    # downstream_timeout:. Non-2xx statuses, short bodies, broken framing and
+    # timeouts raise (see Bytepump::Error); the block gets bytes written.
+    def splice_from(url:, timeout: 60, headers: {}, max_redirects: 5, **options, &block)
+      Bytepump.fetch(url, into: self, timeout: timeout, headers: headers, max_redirects: max_redirects,
+                          **options, &block).bytes_written
+    end
+    alias spliceFrom splice_from
   end
 end
 

@@ -27,6 +27,8 @@ module Bytepump
     end
 
     def self.describe(io)
+      return io if io.is_a?(String) # a URL
+
       io.is_a?(IO) && !io.closed? ? "#{io.class}(fd #{io.fileno})" : io.class.to_s
     end
   end

@@ -1,0 +1,194 @@
+# frozen_string_literal: true
+
+require "zlib"
+require "bytepump/http/response"
+require "bytepump/http/request"
+require "bytepump/http/connection"
+
+module Bytepump
+  # What Bytepump.fetch did: body bytes written, the final response head, the
+  # CRC-32 of the body when asked for, the URL the body came from and how it
+  # got there (:splice_pipe, :splice_direct for a zero-copy path, :copy when
+  # bytes passed through Ruby).
+  FetchResult = Struct.new(:bytes_written, :response, :crc32, :url, :redirects, :strategy,
+                           keyword_init: true)
+
+  # One GET, redirects followed, body into an IO or a #write-able object.
+  class Fetch
+    HEAD_LIMIT = 64 * 1024
+    MAX_HEADERS = 100
+
+    def initialize(url, into:, timeout: 60, connect_timeout: timeout, upstream_timeout: timeout,
+                   downstream_timeout: timeout, headers: {}, max_redirects: 5, crc32: false,
+                   head_limit: HEAD_LIMIT, ssl_context: nil)
+      @uri = HTTP::Request.parse_url(url)
+      @headers = HTTP::Request.check_headers(headers)
+      @into = into
+      @timeouts = { connect_timeout: connect_timeout, upstream_timeout: upstream_timeout,
+                    downstream_timeout: downstream_timeout }
+      @timeouts.each { |name, value| Bytepump.send(:check_timeout, name, value) }
+      Bytepump.send(:check_count, :max_redirects, max_redirects)
+      Bytepump.send(:check_count, :head_limit, head_limit)
+      raise ArgumentError, "head_limit: must be > 0" if head_limit.zero?
+      raise TypeError, "into: must be an IO or respond to #write (got #{into.class})" unless Bytepump.send(:writable?,
+                                                                                                           into)
+
+      @max_redirects = max_redirects
+      @crc32 = crc32 ? true : false
+      @head_limit = head_limit
+      @ssl_context = ssl_context
+    end
+
+    def run(&progress)
+      redirects = 0
+      uri = @uri
+      headers = @headers
+      loop do
+        outcome = get(uri, headers, &progress)
+        return outcome.tap { |r| r.redirects = redirects } if outcome.is_a?(FetchResult)
+
+        redirects += 1
+        next_uri = outcome
+        if redirects > @max_redirects
+          raise RedirectError.new("GET #{@uri}: more than #{@max_redirects} redirects (last to #{next_uri})",
+                                  url: next_uri.to_s, redirects: redirects - 1)
+        end
+        unless HTTP::Request.same_origin?(uri, next_uri)
+          headers = headers.reject do |n, _|
+            HTTP::Request::CREDENTIALS.include?(n.downcase)
+          end
+        end
+        uri = next_uri
+      end
+    end
+
+    private
+
+    # A FetchResult, or the URI a redirect points to.
+    def get(uri, headers, &)
+      sock = HTTP::Connection.open(uri, @timeouts[:connect_timeout], @ssl_context)
+      begin
+        sock.write(HTTP::Request.build(uri, headers))
+        reader = sock.is_a?(IO) ? nil : HTTP::Reader.new(sock, @timeouts[:upstream_timeout])
+        response = reader ? read_head(reader) : scan_head(sock)
+        return redirect(uri, response) if response.redirect?
+
+        check_status(uri, response)
+        transfer(uri, sock, reader, response, &)
+      ensure
+        sock.close
+      end
+    end
+
+    def scan_head(sock)
+      Bytepump.skip_headers(sock, @head_limit, timeout: @timeouts[:upstream_timeout], max_headers: MAX_HEADERS)
+    rescue SystemCallError => e
+      raise e.class, "reading the response head: #{e.message.sub(/\A.*? - /, '')}"
+    end
+
+    def read_head(reader)
+      consumed = 0
+      interim = 0
+      loop do
+        parsed = Native.parse_head(reader.buffer, MAX_HEADERS)
+        raise MalformedResponse, "malformed response head: #{parsed}" if parsed.is_a?(String)
+
+        if parsed
+          size, fields = parsed
+          consumed += size
+          head = reader.take(size)
+          status = fields[1]
+          if status < 200 && status != 101
+            interim += 1
+            next
+          end
+          return Response.new(fields, head: head, head_size: consumed, interim_responses: interim)
+        end
+        if consumed + reader.buffer.bytesize >= @head_limit
+          raise HeadTooLarge,
+                "response head is over #{@head_limit} bytes"
+        end
+        next if reader.fill
+
+        raise TruncatedHead, "the server closed the connection #{consumed + reader.buffer.bytesize} bytes " \
+                             "into the response head"
+      end
+    end
+
+    def redirect(uri, response)
+      location = response["location"]
+      unless location
+        raise RedirectError.new("GET #{uri}: #{response.status} without a Location header", url: uri.to_s,
+                                                                                            redirects: 0)
+      end
+      HTTP::Request.redirect_target(uri, location)
+    end
+
+    def check_status(uri, response)
+      unless response.success?
+        raise HTTPError.new("GET #{uri} returned #{response.status} #{response.reason}".rstrip,
+                            url: uri.to_s, response: response)
+      end
+      return unless response.framing == :invalid
+
+      raise MalformedResponse, "GET #{uri}: #{response.framing_error}"
+    end
+
+    def transfer(uri, sock, reader, response, &)
+      result = if response.framing == :none
+                 FetchResult.new(bytes_written: 0, crc32: @crc32 ? 0 : nil, strategy: :none)
+               elsif reader.nil? && @into.is_a?(IO)
+                 splice_body(uri, sock, response, &)
+               else
+                 HTTP::CopyBody.new(reader || HTTP::Reader.new(sock, @timeouts[:upstream_timeout]), @into,
+                                    response, @timeouts, @crc32, uri).run(&)
+               end
+      result.response = response
+      result.url = uri.to_s
+      result
+    end
+
+    def splice_body(uri, sock, response, &)
+      into = Bytepump.send(:unwrap, @into)
+      raw = Native.pump(sock, into, @timeouts[:upstream_timeout], @timeouts[:downstream_timeout],
+                        response.content_length, nil, nil, @crc32 ? 0 : nil, response.chunked?, &)
+      body_error = raw[7]
+      parse_error = raw[8]
+      check_body_error(uri, body_error, parse_error, raw[1]) if body_error != :none
+      result = Result.from_native(raw, sock, into)
+      raise result.error if result.error
+
+      Fetch.check_end(uri, result.status, result.bytes_written, response)
+      FetchResult.new(bytes_written: result.bytes_written, crc32: result.crc32, strategy: result.strategy)
+    end
+
+    def check_body_error(uri, body_error, parse_error, written)
+      case body_error
+      when :truncated
+        raise ShortBody.new("GET #{uri}: the chunked body ended before its last chunk, after #{written} bytes",
+                            bytes_written: written)
+      when :line_too_long
+        raise MalformedResponse, "GET #{uri}: a chunk-size or trailer line is too long, after #{written} bytes"
+      else
+        raise MalformedResponse, "GET #{uri}: malformed chunked body (#{parse_error}) after #{written} bytes"
+      end
+    end
+
+    # Raises for a timeout or a body shorter than its Content-Length.
+    def self.check_end(uri, status, written, response)
+      case status
+      when :timeout_upstream
+        raise UpstreamTimeout.new("GET #{uri}: the server sent nothing for the stall timeout, after " \
+                                  "#{written} bytes", bytes_written: written)
+      when :timeout_downstream
+        raise DownstreamTimeout.new("GET #{uri}: the destination accepted nothing for the stall timeout, " \
+                                    "after #{written} bytes", bytes_written: written)
+      end
+      expected = response.content_length
+      return if expected.nil? || written == expected
+
+      raise ShortBody.new("GET #{uri}: the body ended after #{written} of #{expected} bytes",
+                          bytes_written: written, expected: expected)
+    end
+  end
+end

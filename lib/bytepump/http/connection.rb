@@ -1,0 +1,124 @@
+# frozen_string_literal: true
+
+require "socket"
+require "io/wait"
+
+module Bytepump
+  module HTTP
+    # Opens the TCP (and TLS) connection for a URL. Name resolution goes
+    # through Addrinfo.getaddrinfo, which releases the GVL and is routed to a
+    # Fiber scheduler's address_resolve hook, so neither threads nor fibers
+    # are held up; connecting waits with wait_writable, fiber-aware too.
+    module Connection
+      module_function
+
+      # Returns a connected Socket, or an OpenSSL::SSL::SSLSocket for https.
+      def open(uri, connect_timeout, ssl_context)
+        deadline = connect_timeout && (clock + connect_timeout)
+        sock = tcp(uri, deadline, connect_timeout)
+        return sock unless uri.scheme == "https"
+
+        tls(sock, uri, deadline, connect_timeout, ssl_context)
+      end
+
+      def tcp(uri, deadline, connect_timeout)
+        addresses = Addrinfo.getaddrinfo(uri.hostname, uri.port, nil, :STREAM)
+        last_error = nil
+        addresses.each do |address|
+          return connect(address, deadline, connect_timeout)
+        rescue SystemCallError => e
+          last_error = e
+        end
+        raise last_error || SocketError.new("#{uri.hostname}: no addresses")
+      end
+
+      def connect(address, deadline, connect_timeout)
+        sock = Socket.new(address.afamily, Socket::SOCK_STREAM, 0)
+        begin
+          sock.setsockopt(Socket::IPPROTO_TCP, Socket::TCP_NODELAY, 1)
+          while sock.connect_nonblock(address, exception: false) == :wait_writable
+            next if sock.wait_writable(remaining(deadline))
+
+            raise ConnectTimeout, "connecting to #{address.inspect_sockaddr} timed out after #{connect_timeout}s"
+          end
+          sock
+        rescue StandardError
+          sock.close
+          raise
+        end
+      end
+
+      def tls(sock, uri, deadline, connect_timeout, ssl_context)
+        require "openssl"
+        context = ssl_context || OpenSSL::SSL::SSLContext.new.tap(&:set_params)
+        ssl = OpenSSL::SSL::SSLSocket.new(sock, context)
+        ssl.sync_close = true
+        ssl.hostname = uri.hostname
+        handshake(ssl, deadline, connect_timeout)
+        ssl.post_connection_check(uri.hostname) if context.verify_mode != OpenSSL::SSL::VERIFY_NONE
+        ssl
+      rescue StandardError
+        (ssl || sock).close
+        raise
+      end
+
+      def handshake(ssl, deadline, connect_timeout)
+        loop do
+          case ssl.connect_nonblock(exception: false)
+          when :wait_readable then ready = ssl.to_io.wait_readable(remaining(deadline))
+          when :wait_writable then ready = ssl.to_io.wait_writable(remaining(deadline))
+          else return
+          end
+          raise ConnectTimeout, "TLS handshake with #{ssl.hostname} timed out after #{connect_timeout}s" unless ready
+        end
+      end
+
+      def remaining(deadline)
+        deadline && [deadline - clock, 0].max
+      end
+
+      def clock = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    end
+
+    # Buffered nonblocking reads for the copying path (TLS sources and non-IO
+    # destinations), with the upstream stall timeout.
+    class Reader
+      CHUNK = 64 * 1024
+
+      attr_reader :buffer
+
+      def initialize(io, timeout)
+        @io = io
+        @timeout = timeout
+        @buffer = +"".b
+        @wait = io.is_a?(IO) ? io : io.to_io # only to wait on, never to read from
+      end
+
+      # Appends what arrives next to #buffer; false at EOF.
+      def fill
+        loop do
+          chunk = @io.read_nonblock(CHUNK, exception: false)
+          case chunk
+          when nil then return false
+          when :wait_readable then wait(@wait.wait_readable(@timeout))
+          when :wait_writable then wait(@wait.wait_writable(@timeout))
+          else
+            @buffer << chunk
+            return true
+          end
+        end
+      end
+
+      # Removes and returns up to +n+ bytes from the front of the buffer.
+      def take(n)
+        @buffer.slice!(0, n)
+      end
+
+      private
+
+      def wait(ready)
+        raise UpstreamTimeout, "the server sent nothing for #{@timeout}s" unless ready
+      end
+    end
+  end
+end
