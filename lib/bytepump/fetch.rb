@@ -15,6 +15,23 @@ module Bytepump
 
   # One GET, redirects followed, body into an IO or a #write-able object.
   class Fetch
+    # Raises for a timeout or a body shorter than its Content-Length.
+    def self.check_end(uri, status, written, response)
+      case status
+      when :timeout_upstream
+        raise UpstreamTimeout.new("GET #{uri}: the server sent nothing for the stall timeout, after " \
+                                  "#{written} bytes", bytes_written: written)
+      when :timeout_downstream
+        raise DownstreamTimeout.new("GET #{uri}: the destination accepted nothing for the stall timeout, " \
+                                    "after #{written} bytes", bytes_written: written)
+      end
+      expected = response.content_length
+      return if expected.nil? || written == expected
+
+      raise ShortBody.new("GET #{uri}: the body ended after #{written} of #{expected} bytes",
+                          bytes_written: written, expected: expected)
+    end
+
     HEAD_LIMIT = 64 * 1024
     MAX_HEADERS = 100
 
@@ -172,23 +189,6 @@ module Bytepump
       else
         raise MalformedResponse, "GET #{uri}: malformed chunked body (#{parse_error}) after #{written} bytes"
       end
-    end
-
-    # Raises for a timeout or a body shorter than its Content-Length.
-    def self.check_end(uri, status, written, response)
-      case status
-      when :timeout_upstream
-        raise UpstreamTimeout.new("GET #{uri}: the server sent nothing for the stall timeout, after " \
-                                  "#{written} bytes", bytes_written: written)
-      when :timeout_downstream
-        raise DownstreamTimeout.new("GET #{uri}: the destination accepted nothing for the stall timeout, " \
-                                    "after #{written} bytes", bytes_written: written)
-      end
-      expected = response.content_length
-      return if expected.nil? || written == expected
-
-      raise ShortBody.new("GET #{uri}: the body ended after #{written} of #{expected} bytes",
-                          bytes_written: written, expected: expected)
     end
   end
 end

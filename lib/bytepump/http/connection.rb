@@ -110,8 +110,8 @@ module Bytepump
       end
 
       # Removes and returns up to +n+ bytes from the front of the buffer.
-      def take(n)
-        @buffer.slice!(0, n)
+      def take(count)
+        @buffer.slice!(0, count)
       end
 
       private

@@ -8,7 +8,7 @@ module Bytepump
     class CopyBody
       LINE_LIMIT = 16 * 1024
 
-      def initialize(reader, dst, response, timeouts, crc32, uri)
+      def initialize(reader, dst, response, timeouts, crc32, uri) # rubocop:disable Metrics/ParameterLists
         @reader = reader
         @dst = dst
         @response = response
@@ -49,14 +49,14 @@ module Bytepump
           left -= data.bytesize if left
           deliver(data)
         end
-        true
+        :done
       end
 
       def chunked
         loop do
           size = parse(:size)
           break if size.zero?
-          raise ShortBody.new(short_chunked, bytes_written: @written) unless copy(size)
+          raise ShortBody.new(short_chunked, bytes_written: @written) if copy(size) == :eof
 
           parse(:end)
         end

@@ -98,7 +98,9 @@ module Bytepump
         raise MalformedResponse, "redirect from #{from} to #{location.inspect} refused: #{e.message}"
       end
 
-      def same_origin?(a, b) = a.scheme == b.scheme && a.host.casecmp?(b.host) && a.port == b.port
+      def same_origin?(one, other)
+        one.scheme == other.scheme && one.host.casecmp?(other.host) && one.port == other.port
+      end
     end
   end
 end
