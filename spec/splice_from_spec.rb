@@ -86,7 +86,8 @@ RSpec.describe "IO#splice_from and Bytepump.fetch", :integration do
 
   describe "body framing from a scripted server" do
     def chunked(body, size, ext: "")
-      body.bytes.each_slice(size).map { |s| "#{s.size.to_s(16)}#{ext}\r\n#{s.pack('C*')}\r\n" }.join + "0\r\n"
+      chunks = body.bytes.each_slice(size).map { |s| "#{s.size.to_s(16)}#{ext}\r\n#{s.pack('C*')}\r\n" }
+      "#{chunks.join}0\r\n"
     end
 
     %i[pipe tcp stringio].each do |kind|

@@ -190,7 +190,7 @@ module Servers
 
     private
 
-    def certificate(subject, key, signer, issuer, ca:)
+    def certificate(subject, key, signer, issuer, ca:) # rubocop:disable Naming/MethodParameterName
       cert = OpenSSL::X509::Certificate.new
       cert.version = 2
       cert.serial = OpenSSL::BN.rand(64)
