@@ -25,7 +25,7 @@ module Servers
   # Debian's nginx, started on 127.0.0.1 with its own prefix, serving files
   # from #root. #proxy_port, when asked for, proxies to another upstream.
   class Nginx
-    attr_reader :port, :root, :proxy_port
+    attr_reader :port, :root, :proxy_port, :pid
 
     def initialize(proxy_to: nil, workers: 1)
       @dir = Dir.mktmpdir("bytepump-nginx")
