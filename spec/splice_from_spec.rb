@@ -77,10 +77,27 @@ RSpec.describe "IO#splice_from and Bytepump.fetch", :integration do
       expect(received.call).to eq("")
     end
 
-    it "reaches localhost by name and ::1 when nginx listens there" do
+    it "reaches localhost by name" do
       dst, received = destination_for(:pipe)
       dst.splice_from(url: @urls["small.bin"].sub("127.0.0.1", "localhost"))
       expect(received.call).to eq(@objects["small.bin"])
+    end
+
+    it "reaches an IPv6 literal and sends it bracketed in Host" do
+      server = TCPServer.new("::1", 0)
+      port = server.addr[1]
+      thread = Thread.new do
+        client = server.accept
+        host = client.readpartial(4096)[/^Host: (.*)\r$/, 1]
+        client.write("HTTP/1.1 200 OK\r\nContent-Length: #{host.bytesize}\r\n\r\n#{host}")
+        client.close
+      end
+      dst, received = destination_for(:unix)
+      expect(dst.splice_from(url: "http://[::1]:#{port}/v6")).to eq("[::1]:#{port}".bytesize)
+      expect(received.call).to eq("[::1]:#{port}")
+    ensure
+      thread&.join
+      server&.close
     end
   end
 
