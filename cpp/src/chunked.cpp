@@ -204,21 +204,9 @@ void pump_chunked(ChunkedBody& body, const Options& options) {
                            options.canceller, [&](std::uint64_t delta) {
                              if (options.progress) options.progress(delta);
                            });
-  switch (end) {
-    case detail::DriveEnd::done:
-      break;
-    case detail::DriveEnd::timeout_upstream:
-      body.abort(Status::timeout_upstream);
-      break;
-    case detail::DriveEnd::timeout_downstream:
-      body.abort(Status::timeout_downstream);
-      break;
-    case detail::DriveEnd::cancelled:
-      body.abort(Status::cancelled);
-      break;
-    case detail::DriveEnd::poll_failed:
-      body.abort(Status::error, errno);
-      break;
+  if (end != detail::DriveEnd::done) {
+    int error = end == detail::DriveEnd::poll_failed ? errno : 0;
+    body.abort(detail::stopped_status(end), error);
   }
 }
 

@@ -518,21 +518,9 @@ Result pump(int src_fd, int dst_fd, const Options& options) {
                            options.canceller, [&](std::uint64_t delta) {
                              if (options.progress) options.progress(delta);
                            });
-  switch (end) {
-    case detail::DriveEnd::done:
-      break;
-    case detail::DriveEnd::timeout_upstream:
-      p.abort(Status::timeout_upstream);
-      break;
-    case detail::DriveEnd::timeout_downstream:
-      p.abort(Status::timeout_downstream);
-      break;
-    case detail::DriveEnd::cancelled:
-      p.abort(Status::cancelled);
-      break;
-    case detail::DriveEnd::poll_failed:
-      p.abort(Status::error, errno);
-      break;
+  if (end != detail::DriveEnd::done) {
+    int error = end == detail::DriveEnd::poll_failed ? errno : 0;
+    p.abort(detail::stopped_status(end), error);
   }
   return p.result();
 }

@@ -22,6 +22,20 @@ enum class DriveEnd : std::uint8_t {
   poll_failed,  // errno holds why
 };
 
+// The Status a Pump-like machine ends with when drive() stopped it early.
+inline Status stopped_status(DriveEnd end) noexcept {
+  switch (end) {
+    case DriveEnd::timeout_upstream:
+      return Status::timeout_upstream;
+    case DriveEnd::timeout_downstream:
+      return Status::timeout_downstream;
+    case DriveEnd::poll_failed:
+      return Status::error;
+    default:
+      return Status::cancelled;
+  }
+}
+
 // The poll() loop shared by the blocking drivers: steps `machine` (anything
 // with step() and result()), waits for what it asks, tracks stall deadlines
 // and the canceller. `progress(written_delta)` is called between steps.
