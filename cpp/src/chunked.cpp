@@ -1,27 +1,18 @@
 #include "bytepump/chunked.hpp"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 
 #include <cerrno>
 #include <new>
 
 #include "bytepump/detail/drive.hpp"
+#include "bytepump/detail/syscalls.hpp"
 #include "bytepump/sigpipe.hpp"
 
 namespace bytepump {
 namespace {
 
 constexpr std::size_t kMaxTrailers = 64;
-
-int set_nonblocking(int fd) {
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || S_ISREG(st.st_mode)) return -1;
-  int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0 || (flags & O_NONBLOCK)) return -1;
-  if (::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -1;
-  return flags;
-}
 
 }  // namespace
 
@@ -63,9 +54,9 @@ ChunkedBody::ChunkedBody(int src_fd, int dst_fd, const Options& options,
     fail(Status::error, ENOMEM, Side::none);
     return;
   }
-  // Once here rather than by every chunk's Pump.
-  src_flags_ = set_nonblocking(src_fd);
-  dst_flags_ = set_nonblocking(dst_fd);
+  // Once here rather than by every chunk's Pump (a no-op on regular files).
+  src_flags_ = detail::set_nonblocking(src_fd);
+  dst_flags_ = detail::set_nonblocking(dst_fd);
 }
 
 ChunkedBody::~ChunkedBody() {

@@ -1,7 +1,6 @@
 #include "bytepump/head_scanner.hpp"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -9,6 +8,7 @@
 #include <new>
 
 #include "bytepump/detail/drive.hpp"
+#include "bytepump/detail/syscalls.hpp"
 
 namespace bytepump {
 
@@ -51,13 +51,7 @@ HeadScanner::HeadScanner(int fd, HeadLimits limits) noexcept
     end(ScanStatus::error, ENOMEM);
     return;
   }
-  struct stat st;
-  if (::fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
-    int flags = ::fcntl(fd, F_GETFL);
-    if (flags >= 0 && !(flags & O_NONBLOCK) && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0) {
-      flags_ = flags;
-    }
-  }
+  flags_ = detail::set_nonblocking(fd);  // a no-op on regular files
 }
 
 HeadScanner::~HeadScanner() {

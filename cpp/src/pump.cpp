@@ -30,13 +30,6 @@ bool splice_unsupported(int err) {
 
 bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 
-int set_nonblocking(int fd) {
-  int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0 || (flags & O_NONBLOCK)) return -1;
-  if (::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -1;
-  return flags;
-}
-
 bool ready(int fd, short events) {
   pollfd p{fd, events, 0};
   return ::poll(&p, 1, 0) > 0 && p.revents != 0;
@@ -141,8 +134,8 @@ Pump::Pump(int src_fd, int dst_fd, const Options& options) noexcept
     fail(ESPIPE, Side::upstream);
     return;
   }
-  if (!S_ISREG(src_st.st_mode)) src_flags_ = set_nonblocking(src_fd);
-  if (!S_ISREG(dst_st.st_mode)) dst_flags_ = set_nonblocking(dst_fd);
+  if (!S_ISREG(src_st.st_mode)) src_flags_ = detail::set_nonblocking(src_fd);
+  if (!S_ISREG(dst_st.st_mode)) dst_flags_ = detail::set_nonblocking(dst_fd);
 
   if (crc_) {
     // Only bytes resting in a pipe of our own can be tee'd for the checksum.
