@@ -5,14 +5,13 @@ RSpec.describe "splice_to with threads and fibers" do
     src, peer = track(*UNIXSocket.pair)
     dst, = destination(:pipe)
     started = Queue.new
-    thread = Thread.new do
+    thread = helper_thread do
       started << true
       src.splice_to(dst) { nil }
     rescue Exception => e # rubocop:disable Lint/RescueException
       on_error&.call(e)
       raise
     end
-    thread.report_on_exception = false
     started.pop
     sleep 0.1 # let it reach the wait
     [thread, src, peer, dst]
@@ -61,7 +60,7 @@ RSpec.describe "splice_to with threads and fibers" do
 
   it "lets other threads run while a long transfer is in the kernel" do
     ticks = 0
-    ticker = Thread.new do
+    ticker = helper_thread do
       loop do
         ticks += 1
         Thread.pass
@@ -82,13 +81,13 @@ RSpec.describe "splice_to with threads and fibers" do
     src, peer = track(*UNIXSocket.pair)
     dst, received = destination(:pipe)
     ticks = 0
-    ticker = Thread.new do
+    ticker = helper_thread do
       loop do
         ticks += 1
         sleep 0.001
       end
     end
-    feeder = Thread.new do
+    feeder = helper_thread do
       10.times do
         sleep 0.02
         peer.write("0123456789")
@@ -105,18 +104,22 @@ RSpec.describe "splice_to with threads and fibers" do
   it "gives other fibers a turn during a transfer that never blocks" do
     require "async"
     ticks = 0
-    Async do |task|
+    moved = Async do |task|
       ticker = task.async do
         loop do
           ticks += 1
           sleep 0
         end
       end
-      File.open("/dev/zero", "rb") do |zero|
-        File.open(File::NULL, "wb") { |null| expect(zero.splice_to(null, length: 512 << 20)).to eq(512 << 20) }
+      begin
+        File.open("/dev/zero", "rb") do |zero|
+          File.open(File::NULL, "wb") { |null| zero.splice_to(null, length: 512 << 20) }
+        end
+      ensure
+        ticker.stop
       end
-      ticker.stop
-    end
+    end.wait
+    expect(moved).to eq(512 << 20)
     expect(ticks).to be >= 32 # at least one turn per 8 MiB step
   end
 
@@ -125,7 +128,7 @@ RSpec.describe "splice_to with threads and fibers" do
     events = []
     pairs = 2.times.map { track(*UNIXSocket.pair) }
     sinks = 2.times.map { destination(:file) }
-    Async do |task|
+    counts = Async do |task|
       pumps = pairs.each_with_index.map do |(src, _), i|
         task.async { src.splice_to(sinks[i][0], 5) { |n| events << [i, n] } }
       end
@@ -139,8 +142,9 @@ RSpec.describe "splice_to with threads and fibers" do
         end
       end
       feeders.each(&:wait)
-      expect(pumps.map(&:wait)).to eq([52, 52])
-    end
+      pumps.map(&:wait)
+    end.wait
+    expect(counts).to eq([52, 52])
     expect(sinks.map { |_, read| read.call }).to eq([0, 1].map { |i| (0..3).map { |k| "pump#{i}-chunk#{k};" }.join })
     order = events.map(&:first)
     expect(order.count(0)).to be >= 2
@@ -175,13 +179,14 @@ RSpec.describe "splice_to around fork and close" do
       Process.wait(pid)
       expect(r.read).to eq("ok")
     end
+  ensure
+    results&.each { |pid, r| stop_child(pid, r) }
   end
 
   it "raises IOError when another thread closes the IO it waits on" do
     src, _peer = track(*UNIXSocket.pair)
     dst, = destination(:pipe)
-    thread = Thread.new { src.splice_to(dst) }
-    thread.report_on_exception = false
+    thread = helper_thread { src.splice_to(dst) }
     sleep 0.1
     src.close
     expect { thread.join(5) }.to raise_error(IOError, /closed/)

@@ -31,14 +31,15 @@ RSpec.describe "fetches in parallel threads and fibers", :integration do
 
   it "runs several fetches in threads, each exact" do
     results = @urls.each_with_index.map do |url, i|
-      Thread.new do
+      helper_thread do
         r, w = IO.pipe
-        reader = Thread.new { r.binmode.read }
+        reader = helper_thread { r.binmode.read }
         result = Bytepump.fetch(url, into: w, crc32: true)
         w.close
         [result, reader.value, i]
       ensure
-        r.close
+        w&.close
+        r&.close
       end
     end.map(&:value)
     results.each do |result, got, i|
@@ -65,26 +66,38 @@ RSpec.describe "fetches in parallel threads and fibers", :integration do
 
   it "splices nginx bodies into client sockets from fibers while another fiber keeps running" do
     ticks = 0
-    Async do |task|
+    received = Async do |task|
       ticker = task.async do
         loop do
           ticks += 1
           task.sleep(0.005)
         end
       end
-      @urls.first(3).each_with_index.map do |url, i|
-        task.async do
-          client, peer = UNIXSocket.pair
-          # A thread drains the client's end (as a browser would), so the
-          # fibers only do what a server does.
-          reader = Thread.new { peer.read }
-          client.splice_from(url: url)
-          client.close
-          expect(reader.value).to eq(@bodies[i])
-        end
-      end.each(&:wait)
-      ticker.stop
-    end
+      begin
+        @urls.first(3).map do |url|
+          task.async do
+            client, peer = UNIXSocket.pair
+            # A thread drains the client's end (as a browser would), so the
+            # fibers only do what a server does.
+            reader = helper_thread { peer.read }
+            begin
+              written = client.splice_from(url: url)
+              client.close
+              [written, reader.value]
+            ensure
+              client.close
+              peer.close
+            end
+          end
+        end.map(&:wait)
+      ensure
+        ticker.stop
+      end
+    end.wait
+    # Checked here, outside the fibers: a failed expectation inside one
+    # would only end that fiber.
+    expect(received.map(&:first)).to eq(@bodies.first(3).map(&:bytesize))
+    expect(received.map(&:last)).to eq(@bodies.first(3))
     expect(ticks).to be_positive
   end
 end

@@ -16,17 +16,11 @@ RSpec.describe "a Rack app on Puma streaming a file with splice_to", :integratio
     @puma = spawn({ "BYTEPUMP_DEMO_FILE" => @file }, Gem.ruby, Gem.bin_path("puma", "puma"),
                   "--bind", "tcp://127.0.0.1:#{@port}", "--threads", "2:2", "--quiet", app,
                   out: File::NULL, err: File.join(@dir, "puma.log"))
-    Timeout.timeout(30) do
-      TCPSocket.new("127.0.0.1", @port).close
-    rescue Errno::ECONNREFUSED
-      sleep 0.1
-      retry
-    end
+    Servers.wait_for_port(@port, pid: @puma, log: File.join(@dir, "puma.log"))
   end
 
   after(:all) do
-    Process.kill("TERM", @puma)
-    Process.wait(@puma)
+    Servers.stop_process(@puma) if @puma
     FileUtils.rm_rf(@dir)
   end
 

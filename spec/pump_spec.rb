@@ -71,7 +71,7 @@ RSpec.describe Bytepump do
 
     it "times each side separately: a slow but steady source never times out" do
       src, peer = track(*UNIXSocket.pair)
-      feeder = Thread.new do
+      feeder = helper_thread do
         5.times do
           sleep 0.05
           peer.write("tick")
@@ -90,7 +90,7 @@ RSpec.describe Bytepump do
       src, feeder = track(*UNIXSocket.pair)
       dst, client = track(*tcp_pair)
       endless_feeder(feeder)
-      resetter = Thread.new do
+      resetter = helper_thread do
         got = 0
         got += client.readpartial(65_536).bytesize while got < 1 << 20
         client.setsockopt(Socket::SOL_SOCKET, Socket::SO_LINGER, [1, 0].pack("ii"))

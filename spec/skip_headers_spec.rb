@@ -104,7 +104,7 @@ RSpec.describe "IO#skip_headers" do
     s2 = track(TCPSocket.new("127.0.0.1", upstream.port))
     s2 << "GET /matz.jpg HTTP/1.1\r\nHost: x\r\n\r\n"
     s2.skipHeaders
-    reader = Thread.new { peer.read }
+    reader = helper_thread { peer.read }
     expect(s2.splice_to(client, 60)).to eq(50_000)
     client.close
     expect(reader.value).to eq("j" * 50_000)

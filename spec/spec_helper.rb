@@ -11,6 +11,10 @@ require "fileutils"
 
 Dir[File.join(__dir__, "support", "*.rb")].each { |f| require f }
 
+# RSpec autoloads its matchers on first use. Fibers that hit one autoload at
+# once under a Fiber scheduler deadlock on Ruby 3.1, so load them all now.
+RSpec::Matchers::BuiltIn.constants.each { |name| RSpec::Matchers::BuiltIn.const_get(name) }
+
 RSpec.configure do |config|
   config.disable_monkey_patching!
   config.expect_with(:rspec) { |c| c.syntax = :expect }

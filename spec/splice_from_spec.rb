@@ -35,7 +35,7 @@ RSpec.describe "IO#splice_from and Bytepump.fetch", :integration do
       }]
     else
       ours, peer = track(*stream_pair(kind, reading: false))
-      reader = Thread.new { peer.binmode.read }
+      reader = helper_thread { peer.binmode.read }
       [ours, lambda {
         ours.close
         reader.value
@@ -86,7 +86,7 @@ RSpec.describe "IO#splice_from and Bytepump.fetch", :integration do
     it "reaches an IPv6 literal and sends it bracketed in Host" do
       server = TCPServer.new("::1", 0)
       port = server.addr[1]
-      thread = Thread.new do
+      helper_thread do
         client = server.accept
         host = client.readpartial(4096)[/^Host: (.*)\r$/, 1]
         client.write("HTTP/1.1 200 OK\r\nContent-Length: #{host.bytesize}\r\n\r\n#{host}")
@@ -96,7 +96,6 @@ RSpec.describe "IO#splice_from and Bytepump.fetch", :integration do
       expect(dst.splice_from(url: "http://[::1]:#{port}/v6")).to eq("[::1]:#{port}".bytesize)
       expect(received.call).to eq("[::1]:#{port}")
     ensure
-      thread&.join
       server&.close
     end
   end

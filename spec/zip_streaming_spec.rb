@@ -26,8 +26,7 @@ RSpec.describe "a zip of remote objects streamed by Puma with splice_from", :int
   end
 
   after(:all) do
-    Process.kill("TERM", @puma)
-    Process.wait(@puma)
+    Servers.stop_process(@puma) if @puma
     @nginx.stop
     puts File.read(File.join(@dir, "puma.log")) if ENV["BYTEPUMP_DEBUG"]
     FileUtils.rm_rf(@dir)

@@ -49,13 +49,11 @@ module Endpoints
       return track(File.open(file.path, "rb"))
     end
     ours, peer = track(*stream_pair(kind, reading: true))
-    writer = Thread.new do
+    helper_thread do
       peer.write(data)
     ensure
       peer.close
     end
-    writer.report_on_exception = false
-    (@threads ||= []) << writer
     ours
   end
 
@@ -84,8 +82,7 @@ module Endpoints
       [dst, -> { dst.string }]
     else
       ours, peer = track(*stream_pair(kind, reading: false))
-      reader = Thread.new { peer.binmode.read }
-      reader.report_on_exception = false
+      reader = helper_thread { peer.binmode.read }
       [ours, lambda {
         kind == :pipe ? ours.close : ours.close_write
         reader.value.b
@@ -96,20 +93,10 @@ module Endpoints
   # Peers left blocked by a failed example end when our side closes.
   # A thread that writes into +io+ until it fails (the other side closed).
   def endless_feeder(io)
-    feeder = Thread.new do
+    helper_thread do
       chunk = "f" * 65_536
       loop { io.write(chunk) }
     rescue IOError, SystemCallError
-      nil
-    end
-    (@threads ||= []) << feeder
-    feeder
-  end
-
-  def join_peers
-    (@threads || []).each do |t|
-      t.join
-    rescue StandardError
       nil
     end
   end

@@ -11,6 +11,23 @@ module Servers
     server&.close
   end
 
+  # TERM, then KILL if the process has not exited within +grace+ seconds;
+  # reaps it either way, so stopping a server can never hang a suite.
+  def self.stop_process(pid, grace: 10)
+    Process.kill("TERM", pid)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + grace
+    until Process.waitpid(pid, Process::WNOHANG)
+      if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+        Process.kill("KILL", pid)
+        Process.wait(pid)
+        break
+      end
+      sleep 0.02
+    end
+  rescue Errno::ESRCH, Errno::ECHILD
+    nil
+  end
+
   def self.wait_for_port(port, host = "127.0.0.1", pid: nil, log: nil)
     Timeout.timeout(30) do
       TCPSocket.new(host, port).close
@@ -61,10 +78,7 @@ module Servers
     end
 
     def stop
-      if @pid
-        Process.kill("TERM", @pid)
-        Process.wait(@pid)
-      end
+      Servers.stop_process(@pid) if @pid
       FileUtils.rm_rf(@dir)
     end
 
@@ -137,6 +151,7 @@ module Servers
     def stop
       @acceptor.kill
       @threads.each(&:kill)
+      ([@acceptor] + @threads).each { |t| t.join(5) }
       @server.close
     end
 
