@@ -86,6 +86,31 @@ INSTANTIATE_TEST_SUITE_P(StreamKinds, ChunkedKinds,
                          ::testing::Values(Kind::pipe, Kind::unix_socket, Kind::tcp_socket),
                          [](const auto& info) { return kind_name(info.param); });
 
+// Each chunk's Pump moves the file position; the framing reads must follow it.
+TEST(ChunkedBody, DecodesFromARegularFileAndLeavesItsPositionAfterTheBody) {
+  for (std::size_t chunk : {5u, 3u, 65536u}) {
+    std::string body = chunk == 65536 ? pattern(200000, 9) : std::string("helloabc");
+    int src = temp_file(encode(body, chunk, ";x=y") + "NEXT");
+    FdPair dst = pipe_pair(false);
+    auto reader = std::async(std::launch::async, [fd = dst.peer] { return read_all(fd); });
+    Options options;
+    options.crc32 = 0;
+    ChunkedBody decoder(src, dst.ours, options);
+    pump_chunked(decoder, options);
+    ::close(dst.ours);
+    dst.ours = -1;
+    ASSERT_EQ(decoder.result().status, Status::done)
+        << chunk << " " << http::to_string(decoder.parse_error());
+    EXPECT_EQ(reader.get(), body);
+    EXPECT_EQ(decoder.result().bytes_written, body.size());
+    EXPECT_EQ(decoder.result().crc32, zlib_crc(body));
+    char rest[8] = {};
+    EXPECT_EQ(::read(src, rest, sizeof rest), 4);
+    EXPECT_STREQ(rest, "NEXT");
+    ::close(src);
+  }
+}
+
 TEST(ChunkedBody, FramingSplitAcrossEveryBoundary) {
   std::string body = pattern(5000, 3);
   std::string wire = encode(body, 777, ";e");

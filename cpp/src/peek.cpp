@@ -31,23 +31,26 @@ Peeker::Peeker(int fd) noexcept : fd_(fd) {
     if (!scratch_.valid()) error_ = errno;
   } else if (S_ISREG(st.st_mode)) {
     kind_ = Kind::file;
-    pos_ = ::lseek(fd, 0, SEEK_CUR);
-    if (pos_ < 0) error_ = errno;
   }
 }
 
-Peeker::~Peeker() { release_pipe(scratch_, true); }
+Peeker::~Peeker() { release_pipe(scratch_, scratch_empty_); }
 
 ssize_t Peeker::peek(char* buf, std::size_t cap) noexcept {
   switch (kind_) {
     case Kind::socket:
       return recv_retry(fd_, buf, cap, MSG_PEEK | MSG_DONTWAIT);
     case Kind::pipe: {
+      if (!scratch_empty_) {
+        errno = EIO;  // an earlier peek failed halfway: its bytes would mix in
+        return -1;
+      }
       ssize_t n =
           tee_retry(fd_, scratch_.write_fd, std::min(cap, scratch_.capacity), SPLICE_F_NONBLOCK);
       if (n <= 0) return n;
       // The scratch pipe was empty and tee() put n bytes in it: read them all
-      // so it is empty again.
+      // so it is empty again. Until then it must not go back to the pool.
+      scratch_empty_ = false;
       std::size_t got = 0;
       while (got < static_cast<std::size_t>(n)) {
         ssize_t r = read_retry(scratch_.read_fd, buf + got, static_cast<std::size_t>(n) - got);
@@ -57,10 +60,15 @@ ssize_t Peeker::peek(char* buf, std::size_t cap) noexcept {
         }
         got += static_cast<std::size_t>(r);
       }
+      scratch_empty_ = true;
       return n;
     }
-    case Kind::file:
-      return pread_retry(fd_, buf, cap, pos_);
+    case Kind::file: {
+      // The file position, not a copy of it: a Pump between two peeks moves it.
+      off_t pos = ::lseek(fd_, 0, SEEK_CUR);
+      if (pos < 0) return -1;
+      return pread_retry(fd_, buf, cap, pos);
+    }
     case Kind::other:
       return read_retry(fd_, buf, std::min<std::size_t>(cap, 1));
   }
@@ -70,8 +78,7 @@ ssize_t Peeker::peek(char* buf, std::size_t cap) noexcept {
 bool Peeker::consume(std::size_t n) noexcept {
   switch (kind_) {
     case Kind::file:
-      pos_ += static_cast<off_t>(n);
-      return ::lseek(fd_, pos_, SEEK_SET) >= 0;
+      return ::lseek(fd_, static_cast<off_t>(n), SEEK_CUR) >= 0;
     case Kind::other:
       return true;  // peek() already took its byte
     default:

@@ -12,7 +12,8 @@ namespace bytepump::detail {
 
 // Looks at an fd's next bytes without taking them, so a parser can consume
 // exactly what it accepts and leave the rest for a splice: recv(MSG_PEEK) on
-// sockets, tee(2) into a scratch pipe on pipes, pread() on regular files.
+// sockets, tee(2) into a scratch pipe on pipes, pread() at the file position
+// on regular files.
 // Other fds (terminals, devices) are read one byte at a time, which never
 // takes a byte too many.
 class BYTEPUMP_API Peeker {
@@ -35,8 +36,8 @@ class BYTEPUMP_API Peeker {
   int fd_;
   Kind kind_ = Kind::other;
   int error_ = 0;
-  off_t pos_ = 0;
   Pipe scratch_;
+  bool scratch_empty_ = true;
 };
 
 }  // namespace bytepump::detail
