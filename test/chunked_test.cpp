@@ -111,6 +111,35 @@ TEST(ChunkedBody, DecodesFromARegularFileAndLeavesItsPositionAfterTheBody) {
   }
 }
 
+// Bytes a caller already read off the source (Ruby's read-ahead buffer) are
+// the body's first bytes: at every split point, nothing lost or repeated.
+TEST(ChunkedBody, DecodesAPrefixBeforeTheSourceAtEverySplit) {
+  std::string body = "hello, chunked world";
+  std::string wire = encode(body, 6, ";k=v") + "NEXT";
+  for (std::size_t split = 0; split <= wire.size(); ++split) {
+    std::string prefix = wire.substr(0, split);
+    FdPair src = unix_pair();
+    FdPair dst = pipe_pair(false);
+    write_all(src.peer, wire.substr(split));
+    end_writing(src.peer);
+    auto reader = std::async(std::launch::async, [fd = dst.peer] { return read_all(fd); });
+    Options options;
+    options.prefix = prefix;
+    options.crc32 = 0;
+    ChunkedBody decoder(src.ours, dst.ours, options);
+    pump_chunked(decoder, options);
+    ::close(dst.ours);
+    dst.ours = -1;
+    ASSERT_EQ(decoder.result().status, Status::done) << split;
+    EXPECT_EQ(reader.get(), body) << split;
+    EXPECT_EQ(decoder.result().bytes_written, body.size()) << split;
+    EXPECT_EQ(decoder.result().crc32, zlib_crc(body)) << split;
+    std::size_t after = wire.size() - 4;  // where "NEXT" starts
+    EXPECT_EQ(decoder.prefix_left(), split > after ? split - after : 0) << split;
+    EXPECT_EQ(read_all(src.ours), wire.substr(std::max(split, after))) << split;
+  }
+}
+
 TEST(ChunkedBody, FramingSplitAcrossEveryBoundary) {
   std::string body = pattern(5000, 3);
   std::string wire = encode(body, 777, ";e");

@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <new>
 
 #include "bytepump/detail/drive.hpp"
@@ -36,7 +38,8 @@ ChunkedBody::ChunkedBody(int src_fd, int dst_fd, const Options& options,
       dst_(dst_fd),
       chunk_options_(options),
       max_line_(max_line ? max_line : 1),
-      peeker_(src_fd) {
+      peeker_(src_fd),
+      prefix_(options.prefix) {
   chunk_options_.offset.reset();
   chunk_options_.prefix = {};
   chunk_options_.progress = nullptr;
@@ -101,6 +104,13 @@ void ChunkedBody::detach() noexcept { detached_ = true; }
 
 std::optional<Step> ChunkedBody::fill(ssize_t& n) noexcept {
   if (have_ == max_line_) return refuse(BodyError::line_too_long);
+  filled_from_prefix_ = prefix_off_ < prefix_.size();
+  if (filled_from_prefix_) {
+    std::size_t len = std::min(prefix_.size() - prefix_off_, max_line_ - have_);
+    std::memcpy(line_.get() + have_, prefix_.data() + prefix_off_, len);
+    n = static_cast<ssize_t>(len);
+    return std::nullopt;
+  }
   n = peeker_.peek(line_.get() + have_, max_line_ - have_);
   if (n > 0) return std::nullopt;
   if (n == 0) return refuse(BodyError::truncated);
@@ -116,7 +126,9 @@ std::optional<Step> ChunkedBody::fill(ssize_t& n) noexcept {
 }
 
 bool ChunkedBody::take(std::size_t n) noexcept {
-  if (!peeker_.consume(n)) {
+  if (filled_from_prefix_) {
+    prefix_off_ += n;
+  } else if (!peeker_.consume(n)) {
     fail(Status::error, errno, Side::upstream);
     return false;
   }
@@ -136,6 +148,8 @@ Step ChunkedBody::step() noexcept {
       if (r.status != Status::done) return fail(r.status, r.error, r.error_side);
       if (r.bytes_written != chunk_size_) return refuse(BodyError::truncated);
       result_.crc32 = r.crc32;
+      prefix_off_ += chunk_prefix_;
+      chunk_prefix_ = 0;
       base_read_ = result_.bytes_read;
       base_written_ = result_.bytes_written;
       chunk_.reset();
@@ -175,6 +189,10 @@ Step ChunkedBody::step() noexcept {
       ++chunks_;
       chunk_size_ = size;
       chunk_options_.length = size;
+      // The chunk's first bytes may already be in the prefix.
+      chunk_prefix_ = static_cast<std::size_t>(
+          std::min<std::uint64_t>(size, prefix_.size() - prefix_off_));
+      chunk_options_.prefix = prefix_.substr(prefix_off_, chunk_prefix_);
       if (chunk_options_.crc32) chunk_options_.crc32 = result_.crc32;
       chunk_.emplace(src_, dst_, chunk_options_);
       state_ = State::data;

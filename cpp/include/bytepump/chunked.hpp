@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string_view>
 
 #include "bytepump/detail/peek.hpp"
 #include "bytepump/export.hpp"
@@ -31,7 +32,9 @@ BYTEPUMP_API const char* to_string(BodyError error) noexcept;
 class BYTEPUMP_API ChunkedBody {
  public:
   // `options` apply to each chunk's Pump: pipe_size, step_budget, crc32
-  // (which then covers the whole body). length, offset and prefix are ignored.
+  // (which then covers the whole body). options.prefix holds bytes a caller
+  // already read off src (a read-ahead buffer): they are decoded before any
+  // from src and must outlive the body. length and offset are ignored.
   ChunkedBody(int src_fd, int dst_fd, const Options& options = {},
               std::size_t max_line = 16 * 1024) noexcept;
   ~ChunkedBody();
@@ -49,6 +52,8 @@ class BYTEPUMP_API ChunkedBody {
   std::uint64_t chunks() const noexcept { return chunks_; }
   // Chunk-size lines, CRLFs and trailers consumed.
   std::uint64_t framing_bytes() const noexcept { return framing_; }
+  // Bytes of options.prefix not decoded (they followed the body).
+  std::size_t prefix_left() const noexcept { return prefix_.size() - prefix_off_; }
 
  private:
   enum class State : std::uint8_t { size_line, data, data_end, trailer, done };
@@ -65,6 +70,10 @@ class BYTEPUMP_API ChunkedBody {
   Options chunk_options_;
   std::size_t max_line_;
   detail::Peeker peeker_;
+  std::string_view prefix_;
+  std::size_t prefix_off_ = 0;
+  bool filled_from_prefix_ = false;  // where the bytes of the last fill() came from
+  std::size_t chunk_prefix_ = 0;     // prefix bytes handed to the running chunk
   std::unique_ptr<char[]> line_;
   std::size_t have_ = 0;
   State state_ = State::size_line;
