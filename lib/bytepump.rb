@@ -31,7 +31,9 @@ module Bytepump
     # extended with Bytepump::TransferError (side, result, counts).
     def pump(src, dst, timeout: nil, upstream_timeout: timeout, downstream_timeout: timeout,
              length: nil, offset: nil, pipe_size: nil, &block)
-      check_options(upstream_timeout, downstream_timeout, length, offset, pipe_size)
+      upstream_timeout = check_timeout(:upstream_timeout, upstream_timeout)
+      downstream_timeout = check_timeout(:downstream_timeout, downstream_timeout)
+      check_counts(length: length, offset: offset, pipe_size: pipe_size)
       src = unwrap(src)
       dst = unwrap(dst)
       check_ends(src, dst, offset)
@@ -56,7 +58,7 @@ module Bytepump
       check_count(:limit, limit)
       raise ArgumentError, "limit must be > 0" if limit.zero?
 
-      check_timeout(:timeout, timeout)
+      timeout = check_timeout(:timeout, timeout)
       status, errno, parse_error, consumed, interim, head, fields = Native.skip_headers(io, limit, max_headers, timeout)
       case status
       when :done then Response.new(fields, head: head, head_size: consumed, interim_responses: interim)
@@ -78,12 +80,8 @@ module Bytepump
 
     private
 
-    def check_options(upstream_timeout, downstream_timeout, length, offset, pipe_size)
-      check_timeout(:upstream_timeout, upstream_timeout)
-      check_timeout(:downstream_timeout, downstream_timeout)
-      check_count(:length, length)
-      check_count(:offset, offset)
-      check_count(:pipe_size, pipe_size)
+    def check_counts(**counts)
+      counts.each { |name, value| check_count(name, value) }
     end
 
     # Tempfile delegates to a real File: splicing that is exactly as safe.
@@ -102,12 +100,15 @@ module Bytepump
     def readable?(src) = src.is_a?(IO) || src.respond_to?(:readpartial) || src.respond_to?(:read)
     def writable?(dst) = dst.is_a?(IO) || dst.respond_to?(:write)
 
+    # Returns the timeout to use: nil (none) for nil or Float::INFINITY.
     def check_timeout(name, value)
       return if value.nil?
       raise TypeError, "#{name} must be Numeric seconds or nil (got #{value.inspect})" unless value.is_a?(Numeric)
-      return if value.real? && value >= 0 && value.to_f.finite?
+      unless value.real? && value >= 0 && !value.to_f.nan?
+        raise ArgumentError, "#{name} must be a number of seconds >= 0 or nil (got #{value.inspect})"
+      end
 
-      raise ArgumentError, "#{name} must be a finite number of seconds >= 0 (got #{value.inspect})"
+      value.to_f.infinite? ? nil : value
     end
 
     def check_count(name, value)

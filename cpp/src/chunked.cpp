@@ -190,8 +190,8 @@ Step ChunkedBody::step() noexcept {
       chunk_size_ = size;
       chunk_options_.length = size;
       // The chunk's first bytes may already be in the prefix.
-      chunk_prefix_ = static_cast<std::size_t>(
-          std::min<std::uint64_t>(size, prefix_.size() - prefix_off_));
+      chunk_prefix_ =
+          static_cast<std::size_t>(std::min<std::uint64_t>(size, prefix_.size() - prefix_off_));
       chunk_options_.prefix = prefix_.substr(prefix_off_, chunk_prefix_);
       if (chunk_options_.crc32) chunk_options_.crc32 = result_.crc32;
       chunk_.emplace(src_, dst_, chunk_options_);

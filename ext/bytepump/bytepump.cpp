@@ -3,11 +3,25 @@
 // and maps their results to Ruby values. A Ruby exception is a longjmp, so
 // every C++ object with a destructor lives on the heap in a Native owned
 // through rb_ensure, never in a frame that can unwind.
+//
+// Only Ruby's public IO functions are used (no field of rb_io_t is read):
+// rb_io_descriptor, rb_io_read_pending, IO#readpartial and IO#ungetbyte for
+// the read-ahead buffer, rb_io_check_* for the checks.
+//
+// The machines run on duplicates of the IOs' fds. Another thread may close an
+// IO while a step runs without the GVL; the duplicate keeps the open file
+// description alive, so the step never touches a reused fd number, and the
+// flags and file position are still restored through it. After every step
+// and every callback into Ruby the IOs are checked, and a closed one ends the
+// transfer with Ruby's own IOError.
+#include <fcntl.h>
 #include <ruby.h>
 #include <ruby/fiber/scheduler.h>
 #include <ruby/io.h>
 #include <ruby/thread.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -46,9 +60,6 @@ void stalled(bytepump::ChunkedBody& m, Side side) {
   m.abort(side == Side::upstream ? Status::timeout_upstream : Status::timeout_downstream);
 }
 void stalled(bytepump::HeadScanner& m, Side) { m.abort(bytepump::ScanStatus::timeout); }
-void forget_fds(bytepump::Pump& m) { m.detach(); }
-void forget_fds(bytepump::ChunkedBody& m) { m.detach(); }
-void forget_fds(bytepump::HeadScanner&) {}
 void end(bytepump::Pump& m) { m.finish(); }
 void end(bytepump::ChunkedBody& m) { m.abort(Status::cancelled); }
 void end(bytepump::HeadScanner& m) { m.abort(bytepump::ScanStatus::cancelled); }
@@ -70,8 +81,10 @@ struct PumpArgs {
   std::uint32_t crc_seed;
 };
 
+// Seconds to a stall timeout; negative is none. One too long for the
+// nanosecond clock (over ~292 years, or infinite) is none too.
 std::optional<std::chrono::nanoseconds> seconds(double s) {
-  if (s < 0) return std::nullopt;
+  if (s < 0 || !(s * 1e9 < 9.2e18)) return std::nullopt;
   return std::chrono::nanoseconds(static_cast<std::int64_t>(s * 1e9));
 }
 
@@ -99,13 +112,20 @@ Native<Machine>* create_native(const PumpArgs& a) noexcept {
 
 // One blocking call's state; `out` is filled by the cleanup before the Native
 // is freed.
+struct Dups;
+
 template <typename Machine, typename Out>
 struct Drive {
   Native<Machine>* native;
+  Dups* dups;
   VALUE src;
   VALUE dst;  // Qnil for a machine with one fd
   bool yield_progress;
   Out out;
+  // Read-ahead bytes the machine took at its start but did not use: the
+  // last read_ahead_left of them go back to src first thing.
+  VALUE read_ahead = Qnil;
+  std::size_t read_ahead_left = 0;
 };
 
 template <typename Machine>
@@ -121,20 +141,80 @@ void* step_without_gvl(void* arg) {
   return nullptr;
 }
 
+ID id_readpartial;
+ID id_ungetbyte;
+
+VALUE check_byte_readable(VALUE fptr) {
+  rb_io_check_byte_readable(reinterpret_cast<rb_io_t*>(fptr));
+  return Qnil;
+}
+
+// Checks that io is open and readable, and that no characters decoded by an
+// encoding conversion wait in it: those can't go out as the bytes they came
+// from, so refuse rather than drop or mix them.
+void check_readable(VALUE io, rb_io_t* fptr, const char* call) {
+  rb_io_check_char_readable(fptr);
+  int state = 0;
+  rb_protect(check_byte_readable, reinterpret_cast<VALUE>(fptr), &state);
+  if (state) {
+    rb_set_errinfo(Qnil);
+    rb_raise(rb_eIOError,
+             "%s: the IO holds characters decoded by its encoding conversion; read them first, "
+             "or open it in binary mode",
+             call);
+  }
+}
+
+// Takes up to `max` bytes Ruby already read ahead from io, as IO.copy_stream
+// does, through IO#readpartial, which returns buffered bytes without a
+// syscall. Returns nil when there are none.
+VALUE take_read_ahead(VALUE io, rb_io_t* fptr, std::uint64_t max) {
+  VALUE out = Qnil;
+  while (max > 0 && rb_io_read_pending(fptr)) {
+    long want = static_cast<long>(std::min<std::uint64_t>(max, 64 * 1024));
+    VALUE chunk = rb_funcall(io, id_readpartial, 1, LONG2NUM(want));
+    long n = RSTRING_LEN(chunk);
+    if (n == 0) break;
+    if (NIL_P(out)) out = rb_str_buf_new(n);
+    rb_str_cat(out, RSTRING_PTR(chunk), n);
+    max -= static_cast<std::uint64_t>(n);
+  }
+  return out;
+}
+
+// Puts the last `left` bytes of `taken` back in front of io's read buffer.
+void give_back(VALUE io, VALUE taken, std::size_t left) {
+  if (left == 0 || NIL_P(taken)) return;
+  long len = RSTRING_LEN(taken);
+  rb_funcall(io, id_ungetbyte, 1,
+             rb_str_subseq(taken, len - static_cast<long>(left), static_cast<long>(left)));
+}
+
+// Raises Ruby's IOError if another thread (or the progress block) closed
+// one of the IOs: the transfer must not go on as if nothing happened.
+void check_open(VALUE src, VALUE dst) {
+  rb_io_t* fptr;
+  GetOpenFile(src, fptr);
+  if (!NIL_P(dst)) GetOpenFile(dst, fptr);
+}
+
 template <typename Machine, typename Out>
 VALUE drive_body(VALUE arg) {
   auto* d = reinterpret_cast<Drive<Machine, Out>*>(arg);
   Machine& machine = d->native->machine;
+  give_back(d->src, d->read_ahead, d->read_ahead_left);
   std::uint64_t reported = 0;
   for (;;) {
     StepCall<Machine> call{&machine, Step{}};
     call.step.kind = Step::Kind::more;  // if the step never ran, just go round again
     rb_thread_call_without_gvl(step_without_gvl<Machine>, &call, RUBY_UBF_IO, nullptr);
+    check_open(d->src, d->dst);
     const bytepump::Result& r = machine.result();
     if (d->yield_progress && r.bytes_written > reported) {
       std::uint64_t delta = r.bytes_written - reported;
       reported = r.bytes_written;
       rb_yield(ULL2NUM(delta));
+      check_open(d->src, d->dst);
     }
     if (call.step.kind == Step::Kind::done) break;
     if (call.step.kind == Step::Kind::more) {
@@ -160,15 +240,11 @@ VALUE drive_body(VALUE arg) {
   return Qnil;
 }
 
-bool io_open(VALUE io) {
-  rb_io_t* fptr = RFILE(io)->fptr;
-  return fptr && fptr->fd >= 0;
-}
-
 struct TransferOut {
   bytepump::Result result;
   bytepump::BodyError body_error = bytepump::BodyError::none;
   bytepump::http::ParseError parse_error = bytepump::http::ParseError::none;
+  std::size_t prefix_left = 0;  // read-ahead bytes the machine did not take
 };
 
 void collect(const bytepump::Pump& m, TransferOut& out) { out.result = m.result(); }
@@ -176,28 +252,39 @@ void collect(const bytepump::ChunkedBody& m, TransferOut& out) {
   out.result = m.result();
   out.body_error = m.body_error();
   out.parse_error = m.parse_error();
+  out.prefix_left = m.prefix_left();
 }
+
+// Our own fds for one transfer (see the top of this file); -1 when unused.
+struct Dups {
+  int src = -1;
+  int dst = -1;
+  void close_all() noexcept {
+    // Don't retry close in case of EINTR!
+    if (src >= 0) ::close(src);
+    if (dst >= 0) ::close(dst);
+    src = dst = -1;
+  }
+};
 
 template <typename Machine, typename Out>
 VALUE drive_cleanup(VALUE arg) {
   auto* d = reinterpret_cast<Drive<Machine, Out>*>(arg);
-  // Closed by another thread meanwhile: its fd number may already be reused.
-  if (!io_open(d->src) || (!NIL_P(d->dst) && !io_open(d->dst))) forget_fds(d->native->machine);
+  // The machine restores flags and positions through the duplicates, which
+  // are still the right files even if an IO was closed meanwhile.
   end(d->native->machine);
   collect(d->native->machine, d->out);
   delete d->native;
   d->native = nullptr;
+  d->dups->close_all();
   return Qnil;
 }
 
-int descriptor(VALUE io, rb_io_t* fptr) {
-#ifdef HAVE_RB_IO_DESCRIPTOR
-  (void)fptr;
-  return rb_io_descriptor(io);
-#else
-  (void)io;
-  return fptr->fd;
-#endif
+// A duplicate of io's fd, or raises Errno (EMFILE...) naming the call.
+int dup_descriptor(VALUE io, const char* call) {
+  int fd = ::fcntl(rb_io_descriptor(io), F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) rb_sys_fail(call);
+  return fd;
 }
 
 // Interned once at load: a pump's result then allocates no symbols.
@@ -220,11 +307,16 @@ VALUE symbol(VALUE (&table)[N], Enum value) {
 
 double timeout_arg(VALUE v) { return NIL_P(v) ? -1.0 : NUM2DBL(v); }
 
+// `a` holds the duplicated fds in `dups`, which this closes in all cases.
 template <typename Machine>
-TransferOut run_transfer(const PumpArgs& a, VALUE src, VALUE dst) {
+TransferOut run_transfer(const PumpArgs& a, Dups& dups, VALUE src, VALUE dst) {
   Drive<Machine, TransferOut> d{};
   d.native = create_native<Machine>(a);
-  if (!d.native) rb_raise(rb_eNoMemError, "bytepump: cannot allocate a pump");
+  if (!d.native) {
+    dups.close_all();
+    rb_raise(rb_eNoMemError, "bytepump: cannot allocate a pump");
+  }
+  d.dups = &dups;
   d.src = src;
   d.dst = dst;
   d.yield_progress = rb_block_given_p();
@@ -240,7 +332,7 @@ TransferOut run_transfer(const PumpArgs& a, VALUE src, VALUE dst) {
 // crc32 is nil or the CRC to continue from; chunked decodes a
 // Transfer-Encoding: chunked body from src (length and offset unused).
 // Arguments are validated by lib/bytepump.rb; this checks only what needs
-// the IO internals.
+// the IO itself.
 VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE upstream_timeout,
                            VALUE downstream_timeout, VALUE length, VALUE offset, VALUE pipe_size,
                            VALUE crc32, VALUE chunked) {
@@ -248,17 +340,17 @@ VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE upstream_time
   Check_Type(dst, T_FILE);
   rb_io_t* src_fptr;
   GetOpenFile(src, src_fptr);
-  rb_io_check_char_readable(src_fptr);
+  check_readable(src, src_fptr, "splice_to");
   VALUE dst_io = rb_io_get_write_io(dst);
   rb_io_t* dst_fptr;
   GetOpenFile(dst_io, dst_fptr);
   rb_io_check_writable(dst_fptr);
   rb_io_flush(dst_io);
+  if (rb_io_descriptor(src) == rb_io_descriptor(dst_io)) {
+    rb_raise(rb_eArgError, "src and dst are the same file descriptor");
+  }
 
   PumpArgs a{};
-  a.src_fd = descriptor(src, src_fptr);
-  a.dst_fd = descriptor(dst_io, dst_fptr);
-  if (a.src_fd == a.dst_fd) rb_raise(rb_eArgError, "src and dst are the same file descriptor");
   a.has_length = !NIL_P(length);
   a.length = a.has_length ? NUM2ULL(length) : 0;
   a.has_offset = !NIL_P(offset);
@@ -268,33 +360,37 @@ VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE upstream_time
   a.pipe_size = NIL_P(pipe_size) ? 0 : NUM2SIZET(pipe_size);
   a.crc = !NIL_P(crc32);
   a.crc_seed = a.crc ? static_cast<std::uint32_t>(NUM2ULONG(crc32)) : 0;
+  bool decode_chunked = RTEST(chunked);
 
-  // Characters decoded by an encoding conversion can't go out as the bytes
-  // they came from: refuse rather than drop or mix them.
-  if (src_fptr->readconv && src_fptr->cbuf.len > 0) {
-    rb_raise(rb_eIOError,
-             "bytepump: src holds %d bytes decoded by its encoding conversion; read them "
-             "first, or open src in binary mode",
-             src_fptr->cbuf.len);
-  }
-  // Bytes Ruby already read ahead from src go out first, as IO.copy_stream does.
+  // Bytes Ruby already read ahead from src go out first (a chunked body
+  // takes what it needs and gives the rest back).
   VALUE prefix = Qnil;
-  if (!a.has_offset && src_fptr->rbuf.len > 0) {
-    long n = src_fptr->rbuf.len;
-    if (a.has_length && a.length < static_cast<std::uint64_t>(n)) n = static_cast<long>(a.length);
-    prefix = rb_str_new(src_fptr->rbuf.ptr + src_fptr->rbuf.off, n);
-    src_fptr->rbuf.off += static_cast<int>(n);
-    src_fptr->rbuf.len -= static_cast<int>(n);
-    a.prefix = RSTRING_PTR(prefix);
-    a.prefix_len = static_cast<std::size_t>(n);
+  if (!a.has_offset) {
+    std::uint64_t max = a.has_length && !decode_chunked ? a.length : UINT64_MAX;
+    prefix = take_read_ahead(src, src_fptr, max);
   }
+  if (!NIL_P(prefix)) {
+    a.prefix = RSTRING_PTR(prefix);
+    a.prefix_len = static_cast<std::size_t>(RSTRING_LEN(prefix));
+  }
+
+  Dups dups;
+  dups.src = dup_descriptor(src, "splice_to: dup(src)");
+  a.src_fd = dups.src;
+  dups.dst = ::fcntl(rb_io_descriptor(dst_io), F_DUPFD_CLOEXEC, 3);
+  if (dups.dst < 0) {
+    dups.close_all();
+    rb_sys_fail("splice_to: dup(dst)");
+  }
+  a.dst_fd = dups.dst;
 
   TransferOut out;
-  if (RTEST(chunked)) {
-    out = run_transfer<bytepump::ChunkedBody>(a, src, dst_io);
+  if (decode_chunked) {
+    out = run_transfer<bytepump::ChunkedBody>(a, dups, src, dst_io);
   } else {
-    out = run_transfer<bytepump::Pump>(a, src, dst_io);
+    out = run_transfer<bytepump::Pump>(a, dups, src, dst_io);
   }
+  give_back(src, prefix, out.prefix_left);
   RB_GC_GUARD(prefix);
 
   const bytepump::Result& r = out.result;
@@ -365,39 +461,40 @@ VALUE Bytepump_Native_skip_headers(VALUE self, VALUE io, VALUE limit, VALUE max_
   Check_Type(io, T_FILE);
   rb_io_t* fptr;
   GetOpenFile(io, fptr);
-  rb_io_check_char_readable(fptr);
-  if (fptr->readconv && fptr->cbuf.len > 0) {
-    rb_raise(rb_eIOError,
-             "skip_headers: the IO holds %d bytes decoded by its encoding conversion; open "
-             "it in binary mode",
-             fptr->cbuf.len);
-  }
+  check_readable(io, fptr, "skip_headers");
   bytepump::HeadLimits limits;
   limits.max_bytes = NUM2SIZET(limit);
   limits.max_headers = NUM2SIZET(max_headers);
   ScanOut out;
   out.head = rb_str_buf_new(static_cast<long>(limits.max_bytes));
+  // Bytes Ruby already read ahead start the head; what follows it goes back
+  // to the read buffer, where the next read or splice_to takes it first.
+  VALUE read_ahead = take_read_ahead(io, fptr, limits.max_bytes);
+  Dups dups;
+  dups.src = dup_descriptor(io, "skip_headers: dup");
   Drive<bytepump::HeadScanner, ScanOut> d{};
   try {
     d.native = new Native<bytepump::HeadScanner>(seconds(timeout_arg(timeout)), std::nullopt,
-                                                 descriptor(io, fptr), limits);
+                                                 dups.src, limits);
   } catch (...) {
     d.native = nullptr;
   }
-  if (!d.native) rb_raise(rb_eNoMemError, "bytepump: cannot allocate a head scanner");
-  // Bytes Ruby already read ahead start the head; what follows it stays in
-  // the read buffer, where the next read or splice_to takes it first.
-  if (fptr->rbuf.len > 0) {
-    std::size_t used = d.native->machine.absorb(fptr->rbuf.ptr + fptr->rbuf.off,
-                                                static_cast<std::size_t>(fptr->rbuf.len));
-    fptr->rbuf.off += static_cast<int>(used);
-    fptr->rbuf.len -= static_cast<int>(used);
+  if (!d.native) {
+    dups.close_all();
+    rb_raise(rb_eNoMemError, "bytepump: cannot allocate a head scanner");
   }
+  if (!NIL_P(read_ahead)) {
+    auto len = static_cast<std::size_t>(RSTRING_LEN(read_ahead));
+    d.read_ahead = read_ahead;
+    d.read_ahead_left = len - d.native->machine.absorb(RSTRING_PTR(read_ahead), len);
+  }
+  d.dups = &dups;
   d.src = io;
   d.dst = Qnil;
   d.out = out;
   rb_ensure(drive_body<bytepump::HeadScanner, ScanOut>, reinterpret_cast<VALUE>(&d),
             drive_cleanup<bytepump::HeadScanner, ScanOut>, reinterpret_cast<VALUE>(&d));
+  RB_GC_GUARD(read_ahead);
   const ScanOut& o = d.out;
   bool done = o.status == bytepump::ScanStatus::done;
   VALUE parse_error = o.parse_error == bytepump::http::ParseError::none
@@ -464,6 +561,8 @@ extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
   for (int i = 0; i < 5; ++i) framing_symbols[i] = ID2SYM(rb_intern(framing_names[i]));
   mBytepump = rb_define_module("Bytepump");
   mNative = rb_define_module_under(mBytepump, "Native");
+  id_readpartial = rb_intern("readpartial");
+  id_ungetbyte = rb_intern("ungetbyte");
   rb_define_module_function(mNative, "pump", RUBY_METHOD_FUNC(Bytepump_Native_pump), 9);
   rb_define_module_function(mNative, "skip_headers", RUBY_METHOD_FUNC(Bytepump_Native_skip_headers),
                             4);

@@ -8,10 +8,9 @@ abort "bytepump: cannot find the C++ core at #{core}" unless File.directory?(cor
 
 $CFLAGS << " -D_GNU_SOURCE"
 abort "bytepump needs Linux splice(2)" unless have_func("splice", "fcntl.h")
-unless have_struct_member("rb_io_t", "rbuf", "ruby/io.h")
-  abort "bytepump needs rb_io_t#rbuf to hand over bytes Ruby already buffered"
-end
-have_func("rb_io_descriptor", "ruby/io.h")
+# The binding uses only Ruby's public IO functions (no rb_io_t fields), so
+# it builds where rb_io_t is opaque (Ruby 3.4 and later) too.
+abort "bytepump needs Ruby >= 3.1 (rb_io_descriptor)" unless have_func("rb_io_descriptor", "ruby/io.h")
 abort "bytepump needs zlib (zlib1g-dev)" unless have_library("z", "crc32", "zlib.h")
 
 $srcs = ["bytepump.cpp"] + Dir[File.join(core, "src", "*.cpp")].map { |f| File.basename(f) }.sort

@@ -43,7 +43,7 @@ module Bytepump
       @into = into
       @timeouts = { connect_timeout: connect_timeout, upstream_timeout: upstream_timeout,
                     downstream_timeout: downstream_timeout }
-      @timeouts.each { |name, value| Bytepump.send(:check_timeout, name, value) }
+      @timeouts = @timeouts.to_h { |name, value| [name, Bytepump.send(:check_timeout, name, value)] }
       Bytepump.send(:check_count, :max_redirects, max_redirects)
       Bytepump.send(:check_count, :head_limit, head_limit)
       raise ArgumentError, "head_limit: must be > 0" if head_limit.zero?
