@@ -43,7 +43,7 @@ module Bytepump
                                    nil, false, &block)
                  Result.from_native(raw, src, dst)
                else
-                 Copy.new(src, dst, upstream_timeout, length, offset).run(&block)
+                 Copy.new(src, dst, upstream_timeout, downstream_timeout, length, offset).run(&block)
                end
       raise result.error if result.error
 

@@ -74,4 +74,73 @@ RSpec.describe "regressions" do
       expect(src.nonblock?).to be(false)
     end
   end
+
+  describe "the copying path" do
+    # Takes at most 3 bytes per #write, as a nonblocking writer may.
+    short_writer = Class.new do
+      attr_reader :data
+
+      def initialize = @data = +"".b
+
+      def write(str)
+        @data << str.byteslice(0, 3)
+        [str.bytesize, 3].min
+      end
+    end
+
+    it "writes the rest after a short #write and reports only what was written" do
+      data = pattern(200_000)
+      dst = short_writer.new
+      progress = 0
+      result = Bytepump.pump(StringIO.new(data), dst) { |n| progress += n }
+      expect(dst.data == data).to be(true)
+      expect(result.bytes_written).to eq(data.bytesize)
+      expect(progress).to eq(data.bytesize)
+    end
+
+    it "applies the downstream timeout to an IO fed from a source that is not one" do
+      dst, peer = track(*UNIXSocket.pair) # nobody reads peer
+      data = pattern(16 << 20)
+      result = Bytepump.pump(StringIO.new(data), dst, timeout: 0.3)
+      expect(result.status).to eq(:timeout_downstream)
+      expect(result.strategy).to eq(:copy)
+      dst.close
+      expect(peer.read.bytesize).to eq(result.bytes_written)
+      expect(result.stranded).to be_positive
+    end
+  end
+
+  describe "an HTTP connection ended by an interrupt" do
+    # A listener whose backlog is full: a connect to it never completes.
+    def black_hole
+      listener = track(Socket.new(:INET, :STREAM))
+      listener.bind(Addrinfo.tcp("127.0.0.1", 0))
+      listener.listen(0)
+      address = listener.local_address
+      filler = track(Socket.new(:INET, :STREAM))
+      filler.connect_nonblock(address, exception: false)
+      filler.wait_writable(2)
+      "http://127.0.0.1:#{address.ip_port}/"
+    end
+
+    it "closes the socket when Timeout.timeout ends a connect" do
+      url = black_hole
+      before = open_fds
+      expect { Timeout.timeout(0.3) { Bytepump.fetch(url, into: StringIO.new) } }.to raise_error(Timeout::Error)
+      expect(settled_fds(before)).to eq(before)
+    end
+
+    it "closes the socket when Thread#raise ends a TLS handshake" do
+      silent = Servers::Scripted.new { |_, c, _| c.read } # accepts, never answers the handshake
+      url = "https://127.0.0.1:#{silent.port}/"
+      before = open_fds
+      fetcher = helper_thread { Bytepump.fetch(url, into: StringIO.new) }
+      sleep 0.3
+      fetcher.raise(Interrupt, "stop")
+      expect { fetcher.join(5) }.to raise_error(Interrupt, "stop")
+      expect(settled_fds(before)).to eq(before)
+    ensure
+      silent&.stop
+    end
+  end
 end

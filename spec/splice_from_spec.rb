@@ -60,6 +60,17 @@ RSpec.describe "IO#splice_from and Bytepump.fetch", :integration do
       end
     end
 
+    it "splices into a Tempfile through its File, not the copying path" do
+      tempfile = Tempfile.new("bytepump-fetch")
+      result = Bytepump.fetch(@urls["big.bin"], into: tempfile)
+      expect(result.strategy).to eq(:splice_pipe)
+      expect(result.bytes_written).to eq(12 << 20)
+      tempfile.rewind
+      expect(tempfile.read.b == @objects["big.bin"]).to be(true)
+    ensure
+      tempfile&.close!
+    end
+
     it "returns the Integer byte count from splice_from / spliceFrom" do
       dst, received = destination_for(:pipe)
       expect(dst.spliceFrom(url: @urls["small.bin"], timeout: 10)).to eq(70_000)
@@ -218,7 +229,9 @@ RSpec.describe "IO#splice_from and Bytepump.fetch", :integration do
           dst, = destination_for(kind)
           expect { Bytepump.fetch(@upstream.url("/bad"), into: dst) }
             .to raise_error(Bytepump::MalformedResponse,
-                            /malformed chunked body \(malformed chunk size\) after 3 bytes/)
+                            /malformed chunked body \(malformed chunk size\) after 3 bytes/) { |e|
+              expect(e.bytes_written).to eq(3)
+            }
         end
 
         it "raises UpstreamTimeout when the server stalls mid-body" do

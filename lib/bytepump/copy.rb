@@ -1,18 +1,21 @@
 # frozen_string_literal: true
 
 require "io/wait"
+require "bytepump/sink"
 
 module Bytepump
   # The path for ends that are not real IOs (StringIO, zip streamers, TLS
-  # sockets): bytes pass through Ruby, with the same counts, upstream stall
-  # timeout and progress as the splice path. A #write that blocks is the
-  # destination's own business: it cannot be timed out from here.
+  # sockets): bytes pass through Ruby, with the same counts, stall timeouts
+  # and progress as the splice path. An IO destination gets the downstream
+  # timeout; a #write of another object that blocks is that object's own
+  # business: it cannot be timed out from here.
   class Copy
     CHUNK = 64 * 1024
 
-    def initialize(src, dst, upstream_timeout, length, offset)
+    def initialize(src, dst, upstream_timeout, downstream_timeout, length, offset) # rubocop:disable Metrics/ParameterLists
       @src = src
       @dst = dst
+      @sink = Sink.new(dst, downstream_timeout)
       @timeout = upstream_timeout
       @length = length
       @offset = offset
@@ -20,13 +23,12 @@ module Bytepump
       @written = 0
     end
 
-    def run(&block)
+    def run(&)
       while (chunk = guarded(:upstream) { next_chunk })
         return finish(:timeout_upstream) if chunk == :timeout
 
         @read += chunk.bytesize
-        deliver(chunk)
-        yield chunk.bytesize if block
+        return finish(:timeout_downstream) if deliver(chunk, &) == :timeout
       end
       finish(:done)
     end
@@ -63,9 +65,14 @@ module Bytepump
       end
     end
 
+    # :timeout if the destination stalled past its timeout.
     def deliver(chunk)
-      written = guarded(:downstream) { @dst.write(chunk) }
-      @written += written.is_a?(Integer) ? written : chunk.bytesize
+      guarded(:downstream) do
+        @sink.write(chunk) do |n|
+          @written += n
+          yield n if block_given?
+        end
+      end
     end
 
     # A failing syscall on either side raises its Errno with the counts so far.

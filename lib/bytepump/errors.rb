@@ -6,10 +6,23 @@ module Bytepump
   # EOFError subclass) or an Errno::* exception where one fits.
   module Error; end
 
+  # Errors raised after some body bytes may already be in the destination.
+  module PartialWrite
+    # Body bytes delivered to the destination before the error.
+    attr_reader :bytes_written
+
+    def initialize(message = nil, bytes_written: 0)
+      super(message)
+      @bytes_written = bytes_written
+    end
+  end
+
   # The response head is not HTTP/1.x, or the body's framing is broken
   # (conflicting Content-Length, a bad chunk size): the message says which.
+  # #bytes_written counts the body bytes delivered before the break.
   class MalformedResponse < IOError
     include Error
+    include PartialWrite
   end
 
   # The response head (interim 1xx heads included) is longer than the limit.
@@ -48,17 +61,6 @@ module Bytepump
       super(message)
       @url = url
       @redirects = redirects
-    end
-  end
-
-  # Errors raised after some body bytes may already be in the destination.
-  module PartialWrite
-    # Body bytes delivered to the destination before the error.
-    attr_reader :bytes_written
-
-    def initialize(message, bytes_written: 0)
-      super(message)
-      @bytes_written = bytes_written
     end
   end
 

@@ -32,6 +32,20 @@ module Bytepump
                           bytes_written: written, expected: expected)
     end
 
+    # The error for a chunked body whose framing broke (+what+) after
+    # +written+ body bytes; :truncated is a ShortBody.
+    def self.chunked_error(uri, what, written)
+      at = "after #{written} bytes"
+      case what
+      when :truncated
+        ShortBody.new("GET #{uri}: the chunked body ended before its last chunk, #{at}", bytes_written: written)
+      when :line_too_long
+        MalformedResponse.new("GET #{uri}: a chunk-size or trailer line is too long, #{at}", bytes_written: written)
+      else
+        MalformedResponse.new("GET #{uri}: malformed chunked body (#{what}) #{at}", bytes_written: written)
+      end
+    end
+
     HEAD_LIMIT = 64 * 1024
     MAX_HEADERS = 100
 
@@ -40,7 +54,7 @@ module Bytepump
                    head_limit: HEAD_LIMIT, ssl_context: nil)
       @uri = HTTP::Request.parse_url(url)
       @headers = HTTP::Request.check_headers(headers)
-      @into = into
+      @into = Bytepump.send(:unwrap, into) # a Tempfile's File is spliced like any File
       @timeouts = { connect_timeout: connect_timeout, upstream_timeout: upstream_timeout,
                     downstream_timeout: downstream_timeout }
       @timeouts = @timeouts.to_h { |name, value| [name, Bytepump.send(:check_timeout, name, value)] }
@@ -166,29 +180,16 @@ module Bytepump
     end
 
     def splice_body(uri, sock, response, &)
-      into = Bytepump.send(:unwrap, @into)
-      raw = Native.pump(sock, into, @timeouts[:upstream_timeout], @timeouts[:downstream_timeout],
+      raw = Native.pump(sock, @into, @timeouts[:upstream_timeout], @timeouts[:downstream_timeout],
                         response.content_length, nil, nil, @crc32 ? 0 : nil, response.chunked?, &)
       body_error = raw[7]
-      parse_error = raw[8]
-      check_body_error(uri, body_error, parse_error, raw[1]) if body_error != :none
-      result = Result.from_native(raw, sock, into)
+      raise Fetch.chunked_error(uri, body_error == :malformed ? raw[8] : body_error, raw[1]) if body_error != :none
+
+      result = Result.from_native(raw, sock, @into)
       raise result.error if result.error
 
       Fetch.check_end(uri, result.status, result.bytes_written, response)
       FetchResult.new(bytes_written: result.bytes_written, crc32: result.crc32, strategy: result.strategy)
-    end
-
-    def check_body_error(uri, body_error, parse_error, written)
-      case body_error
-      when :truncated
-        raise ShortBody.new("GET #{uri}: the chunked body ended before its last chunk, after #{written} bytes",
-                            bytes_written: written)
-      when :line_too_long
-        raise MalformedResponse, "GET #{uri}: a chunk-size or trailer line is too long, after #{written} bytes"
-      else
-        raise MalformedResponse, "GET #{uri}: malformed chunked body (#{parse_error}) after #{written} bytes"
-      end
     end
   end
 end

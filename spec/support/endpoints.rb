@@ -104,6 +104,14 @@ module Endpoints
   def open_fds
     Dir.children("/proc/self/fd").size
   end
+
+  # Waits (up to 5 s) for in-process peers to close their ends, then returns
+  # the fd count: at most +expected+ when nothing leaked.
+  def settled_fds(expected)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 5
+    sleep 0.01 while open_fds > expected && Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
+    open_fds
+  end
 end
 
 RSpec.configure do |config|

@@ -32,34 +32,37 @@ module Bytepump
         raise last_error || SocketError.new("#{uri.hostname}: no addresses")
       end
 
+      # Every way out but success closes the socket: errors, and also
+      # Timeout.timeout, Thread#raise and Thread#kill, which are not
+      # StandardErrors.
       def connect(address, deadline, connect_timeout)
         sock = Socket.new(address.afamily, Socket::SOCK_STREAM, 0)
-        begin
-          sock.setsockopt(Socket::IPPROTO_TCP, Socket::TCP_NODELAY, 1)
-          while sock.connect_nonblock(address, exception: false) == :wait_writable
-            next if sock.wait_writable(remaining(deadline))
+        connected = false
+        sock.setsockopt(Socket::IPPROTO_TCP, Socket::TCP_NODELAY, 1)
+        while sock.connect_nonblock(address, exception: false) == :wait_writable
+          next if sock.wait_writable(remaining(deadline))
 
-            raise ConnectTimeout, "connecting to #{address.inspect_sockaddr} timed out after #{connect_timeout}s"
-          end
-          sock
-        rescue StandardError
-          sock.close
-          raise
+          raise ConnectTimeout, "connecting to #{address.inspect_sockaddr} timed out after #{connect_timeout}s"
         end
+        connected = true
+        sock
+      ensure
+        sock&.close unless connected
       end
 
       def tls(sock, uri, deadline, connect_timeout, ssl_context)
         require "openssl"
+        secured = false
         context = ssl_context || OpenSSL::SSL::SSLContext.new.tap(&:set_params)
         ssl = OpenSSL::SSL::SSLSocket.new(sock, context)
         ssl.sync_close = true
         ssl.hostname = uri.hostname
         handshake(ssl, deadline, connect_timeout)
         ssl.post_connection_check(uri.hostname) if context.verify_mode != OpenSSL::SSL::VERIFY_NONE
+        secured = true
         ssl
-      rescue StandardError
-        (ssl || sock).close
-        raise
+      ensure
+        (ssl || sock).close unless secured
       end
 
       def handshake(ssl, deadline, connect_timeout)

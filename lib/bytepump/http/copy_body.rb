@@ -13,6 +13,7 @@ module Bytepump
         @dst = dst
         @response = response
         @down_timeout = timeouts[:downstream_timeout]
+        @sink = Sink.new(dst, @down_timeout)
         @crc = crc32 ? 0 : nil
         @uri = uri
         @written = 0
@@ -56,7 +57,7 @@ module Bytepump
         loop do
           size = parse(:size)
           break if size.zero?
-          raise ShortBody.new(short_chunked, bytes_written: @written) if copy(size) == :eof
+          raise Fetch.chunked_error(@uri, :truncated, @written) if copy(size) == :eof
 
           parse(:end)
         end
@@ -67,52 +68,29 @@ module Bytepump
       def parse(kind)
         loop do
           parsed = Native.parse_chunk(kind, @reader.buffer)
-          if parsed.is_a?(String)
-            raise MalformedResponse, "GET #{@uri}: malformed chunked body (#{parsed}) after #{@written} bytes"
-          end
+          raise Fetch.chunked_error(@uri, parsed, @written) if parsed.is_a?(String)
 
           if parsed
             @reader.take(parsed[0])
             return parsed[1]
           end
-          if @reader.buffer.bytesize >= LINE_LIMIT
-            raise MalformedResponse, "GET #{@uri}: a chunk-size or trailer line is too long, after #{@written} bytes"
-          end
-          raise ShortBody.new(short_chunked, bytes_written: @written) unless @reader.fill
+          raise Fetch.chunked_error(@uri, :line_too_long, @written) if @reader.buffer.bytesize >= LINE_LIMIT
+          raise Fetch.chunked_error(@uri, :truncated, @written) unless @reader.fill
         end
       end
-
-      def short_chunked = "GET #{@uri}: the chunked body ended before its last chunk, after #{@written} bytes"
 
       def deliver(data)
         @crc = Zlib.crc32(data, @crc) if @crc
         @side = :downstream
-        if @dst.is_a?(IO)
-          write_io(data)
-        else
-          @dst.write(data)
-          count(data.bytesize)
+        delivered = @sink.write(data) do |n|
+          @written += n
+          @progress&.call(n)
+        end
+        if delivered == :timeout
+          raise DownstreamTimeout.new("GET #{@uri}: the destination accepted nothing for #{@down_timeout}s, " \
+                                      "after #{@written} bytes", bytes_written: @written)
         end
         @side = :upstream
-      end
-
-      def count(bytes)
-        @written += bytes
-        @progress&.call(bytes)
-      end
-
-      def write_io(data)
-        until data.empty?
-          n = @dst.write_nonblock(data, exception: false)
-          if n == :wait_writable
-            next if @dst.wait_writable(@down_timeout)
-
-            raise DownstreamTimeout.new("GET #{@uri}: the destination accepted nothing for #{@down_timeout}s, " \
-                                        "after #{@written} bytes", bytes_written: @written)
-          end
-          count(n)
-          data = data.byteslice(n..)
-        end
       end
     end
   end
