@@ -7,6 +7,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <future>
+#include <string>
+#include <thread>
 
 namespace bytepump::detail {
 namespace {
@@ -54,6 +58,34 @@ TEST(PipePool, AForkedChildNeverSharesThePoolWithItsParent) {
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_GE(pooled_pipes(), 1u);  // the parent's pool is untouched
+}
+
+void hold_briefly(void* locked) {
+  static_cast<std::promise<void>*>(locked)->set_value();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+}
+
+// Another thread holds the pool's lock when this one forks: the child must
+// still get pipes (before the fix its copy of the lock stayed locked forever).
+TEST(PipePool, AForkWhileAnotherThreadHoldsTheLockLeavesTheChildUsable) {
+  ASSERT_TRUE(fork_safe());
+  std::promise<void> locked;
+  std::thread holder(with_pool_locked, hold_briefly, &locked);
+  locked.get_future().wait();
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::alarm(5);  // a deadlocked child dies of SIGALRM instead of hanging the test
+    Pipe p = acquire_pipe(65536);
+    bool ok = p.valid();
+    release_pipe(p, true);
+    ::_exit(ok ? 0 : 1);
+  }
+  holder.join();
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << (WIFSIGNALED(status) ? "child killed by signal " + std::to_string(WTERMSIG(status))
+                              : "child exited " + std::to_string(WEXITSTATUS(status)));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "bytepump/detail/pipe_pool.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,7 +15,6 @@ namespace {
 constexpr std::size_t kMaxPooled = 8;
 
 std::mutex pool_mutex;
-pid_t pool_pid = 0;
 
 void close_pipe(const Pipe& p) noexcept {
   // Don't retry close in case of EINTR!
@@ -22,19 +22,26 @@ void close_pipe(const Pipe& p) noexcept {
   if (p.write_fd >= 0) ::close(p.write_fd);
 }
 
-// Call with pool_mutex held. After a fork the pooled pipes are shared with
-// the parent: using one from both processes would mix their bytes, so a child
-// closes its copies and starts an empty pool.
+// Call with pool_mutex held.
 std::vector<Pipe>& pool() {
   static auto* pipes = new std::vector<Pipe>();  // never destroyed: safe at exit
-  pid_t pid = ::getpid();
-  if (pid != pool_pid) {
-    for (const Pipe& p : *pipes) close_pipe(p);
-    pipes->clear();
-    pool_pid = pid;
-  }
   return *pipes;
 }
+
+// fork() while another thread holds pool_mutex would leave the child's copy
+// locked forever, so the forking thread takes it first. The child also closes
+// its copies of the pooled pipes: they are shared with the parent, and using
+// one from both processes would mix their bytes.
+void before_fork() noexcept { pool_mutex.lock(); }
+void after_fork_in_parent() noexcept { pool_mutex.unlock(); }
+void after_fork_in_child() noexcept {
+  for (const Pipe& p : pool()) close_pipe(p);
+  pool().clear();
+  pool_mutex.unlock();
+}
+
+const bool fork_handlers_installed =
+    ::pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child) == 0;
 
 std::size_t read_pipe_max_size() noexcept {
   std::size_t value = 1 << 20;
@@ -95,6 +102,13 @@ void release_pipe(Pipe p, bool empty) noexcept {
   }
   close_pipe(p);
 }
+
+void with_pool_locked(void (*fn)(void*), void* arg) noexcept {
+  std::lock_guard<std::mutex> lock(pool_mutex);
+  fn(arg);
+}
+
+bool fork_safe() noexcept { return fork_handlers_installed; }
 
 std::size_t pooled_pipes() noexcept {
   std::lock_guard<std::mutex> lock(pool_mutex);

@@ -24,6 +24,10 @@ BYTEPUMP_API Pipe acquire_pipe(std::size_t size) noexcept;
 BYTEPUMP_API void release_pipe(Pipe pipe, bool empty) noexcept;
 // Pipes currently pooled (for tests).
 BYTEPUMP_API std::size_t pooled_pipes() noexcept;
+// Runs fn(arg) while holding the pool's lock (for tests of fork safety).
+BYTEPUMP_API void with_pool_locked(void (*fn)(void*), void* arg) noexcept;
+// Whether the pool's fork handlers are installed (pthread_atfork).
+BYTEPUMP_API bool fork_safe() noexcept;
 // Largest pipe size an unprivileged process may request.
 BYTEPUMP_API std::size_t pipe_max_size() noexcept;
 
