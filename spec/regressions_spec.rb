@@ -111,20 +111,9 @@ RSpec.describe "regressions" do
   end
 
   describe "an HTTP connection ended by an interrupt" do
-    # A listener whose backlog is full: a connect to it never completes.
-    def black_hole
-      listener = track(Socket.new(:INET, :STREAM))
-      listener.bind(Addrinfo.tcp("127.0.0.1", 0))
-      listener.listen(0)
-      address = listener.local_address
-      filler = track(Socket.new(:INET, :STREAM))
-      filler.connect_nonblock(address, exception: false)
-      filler.wait_writable(2)
-      "http://127.0.0.1:#{address.ip_port}/"
-    end
-
     it "closes the socket when Timeout.timeout ends a connect" do
-      url = black_hole
+      url, ios = Servers.black_hole
+      track(*ios)
       before = open_fds
       expect { Timeout.timeout(0.3) { Bytepump.fetch(url, into: StringIO.new) } }.to raise_error(Timeout::Error)
       expect(settled_fds(before)).to eq(before)

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -109,6 +110,17 @@ void with_pool_locked(void (*fn)(void*), void* arg) noexcept {
 }
 
 bool fork_safe() noexcept { return fork_handlers_installed; }
+
+std::size_t pooled_bytes() noexcept {
+  std::lock_guard<std::mutex> lock(pool_mutex);
+  std::size_t total = 0;
+  for (const Pipe& p : pool()) {
+    int held = 0;
+    if (::ioctl(p.read_fd, FIONREAD, &held) == 0 && held > 0)
+      total += static_cast<std::size_t>(held);
+  }
+  return total;
+}
 
 std::size_t pooled_pipes() noexcept {
   std::lock_guard<std::mutex> lock(pool_mutex);

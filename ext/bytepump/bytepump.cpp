@@ -205,17 +205,19 @@ VALUE drive_body(VALUE arg) {
   give_back(d->src, d->read_ahead, d->read_ahead_left);
   std::uint64_t reported = 0;
   for (;;) {
+    // Not one byte more once an IO is closed; bytes a step moved while
+    // another thread closed one are still reported before the IOError.
+    check_open(d->src, d->dst);
     StepCall<Machine> call{&machine, Step{}};
     call.step.kind = Step::Kind::more;  // if the step never ran, just go round again
     rb_thread_call_without_gvl(step_without_gvl<Machine>, &call, RUBY_UBF_IO, nullptr);
-    check_open(d->src, d->dst);
     const bytepump::Result& r = machine.result();
     if (d->yield_progress && r.bytes_written > reported) {
       std::uint64_t delta = r.bytes_written - reported;
       reported = r.bytes_written;
       rb_yield(ULL2NUM(delta));
-      check_open(d->src, d->dst);
     }
+    check_open(d->src, d->dst);
     if (call.step.kind == Step::Kind::done) break;
     if (call.step.kind == Step::Kind::more) {
       // A source and destination that never block must not starve other
@@ -549,6 +551,13 @@ VALUE Bytepump_Native_parse_chunk(VALUE self, VALUE kind, VALUE str) {
   return rb_assoc_new(LONG2NUM(r), ULL2NUM(size));
 }
 
+// Bytepump::Native.pool_stats => [pooled pipes, bytes they hold] (for specs:
+// the bytes must always be 0).
+VALUE Bytepump_Native_pool_stats(VALUE self) {
+  return rb_assoc_new(SIZET2NUM(bytepump::detail::pooled_pipes()),
+                      SIZET2NUM(bytepump::detail::pooled_bytes()));
+}
+
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
@@ -567,6 +576,7 @@ extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
   rb_define_module_function(mNative, "skip_headers", RUBY_METHOD_FUNC(Bytepump_Native_skip_headers),
                             4);
   rb_define_module_function(mNative, "parse_head", RUBY_METHOD_FUNC(Bytepump_Native_parse_head), 2);
+  rb_define_module_function(mNative, "pool_stats", RUBY_METHOD_FUNC(Bytepump_Native_pool_stats), 0);
   rb_define_module_function(mNative, "parse_chunk", RUBY_METHOD_FUNC(Bytepump_Native_parse_chunk),
                             2);
 }

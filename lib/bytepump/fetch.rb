@@ -101,7 +101,7 @@ module Bytepump
       begin
         sock.write(HTTP::Request.build(uri, headers))
         reader = sock.is_a?(IO) ? nil : HTTP::Reader.new(sock, @timeouts[:upstream_timeout])
-        response = reader ? read_head(reader) : scan_head(sock)
+        response = reader ? read_head(reader) : scan_head(uri, sock)
         return redirect(uri, response) if response.redirect?
 
         check_status(uri, response)
@@ -111,10 +111,13 @@ module Bytepump
       end
     end
 
-    def scan_head(sock)
+    def scan_head(uri, sock)
       Bytepump.skip_headers(sock, @head_limit, timeout: @timeouts[:upstream_timeout], max_headers: MAX_HEADERS)
     rescue SystemCallError => e
-      raise e.class, "reading the response head: #{e.message.sub(/\A.*? - /, '')}"
+      raise e.class, "GET #{uri}: reading the response head: #{e.message.sub(/\A.*? - /, '')}"
+    rescue UpstreamTimeout
+      raise UpstreamTimeout, "GET #{uri}: the server sent nothing for #{@timeouts[:upstream_timeout]}s " \
+                             "in the response head"
     end
 
     def read_head(reader)
@@ -185,7 +188,7 @@ module Bytepump
       body_error = raw[7]
       raise Fetch.chunked_error(uri, body_error == :malformed ? raw[8] : body_error, raw[1]) if body_error != :none
 
-      result = Result.from_native(raw, sock, @into)
+      result = Result.from_native(raw, uri.to_s, @into)
       raise result.error if result.error
 
       Fetch.check_end(uri, result.status, result.bytes_written, response)

@@ -39,6 +39,19 @@ module Servers
     end
   end
 
+  # A listener whose backlog is full, so a connect to it never completes.
+  # Returns [url, ios to close afterwards].
+  def self.black_hole
+    listener = Socket.new(:INET, :STREAM)
+    listener.bind(Addrinfo.tcp("127.0.0.1", 0))
+    listener.listen(0)
+    address = listener.local_address
+    filler = Socket.new(:INET, :STREAM)
+    filler.connect_nonblock(address, exception: false)
+    filler.wait_writable(2)
+    ["http://127.0.0.1:#{address.ip_port}/", [listener, filler]]
+  end
+
   # Debian's nginx, started on 127.0.0.1 with its own prefix, serving files
   # from #root. #proxy_port, when asked for, proxies to another upstream.
   class Nginx

@@ -24,6 +24,9 @@ BYTEPUMP_API Pipe acquire_pipe(std::size_t size) noexcept;
 BYTEPUMP_API void release_pipe(Pipe pipe, bool empty) noexcept;
 // Pipes currently pooled (for tests).
 BYTEPUMP_API std::size_t pooled_pipes() noexcept;
+// Bytes held by pooled pipes: anything but 0 means a pipe that still held
+// bytes was pooled, and a later transfer would deliver them (for tests).
+BYTEPUMP_API std::size_t pooled_bytes() noexcept;
 // Runs fn(arg) while holding the pool's lock (for tests of fork safety).
 BYTEPUMP_API void with_pool_locked(void (*fn)(void*), void* arg) noexcept;
 // Whether the pool's fork handlers are installed (pthread_atfork).
