@@ -173,6 +173,7 @@ module Servers
     def accept_loop
       loop do
         client = @server.accept
+        @threads.select!(&:alive?)
         @threads << Thread.new(client) { |c| serve(c) }
       end
     end
