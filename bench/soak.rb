@@ -78,6 +78,24 @@ ensure
   reader.join
 end
 
+# Runs splice_to in a thread from a source that sends nothing and strikes
+# it (yields the thread and the source) once it waits.
+def strike_waiting_pump
+  src, peer = UNIXSocket.pair
+  with_sink do |dst|
+    pump = Thread.new { src.splice_to(dst) }
+    pump.report_on_exception = false
+    Thread.pass until pump.status == "sleep"
+    yield pump, src
+    pump.join
+  rescue Interrupt, IOError
+    nil
+  end
+ensure
+  src.close
+  peer.close
+end
+
 OPERATIONS = {
   file_to_socket: lambda do
     File.open(FILE_PATH, "rb") { |f| with_sink { |dst| f.splice_to(dst, 5) } }
@@ -111,21 +129,7 @@ OPERATIONS = {
     src.close
     peer.close
   end,
-  thread_raise: lambda do
-    src, peer = UNIXSocket.pair
-    with_sink do |dst|
-      t = Thread.new { src.splice_to(dst) }
-      t.report_on_exception = false
-      Thread.pass until t.status == "sleep"
-      t.raise(Interrupt)
-      t.join
-    rescue Interrupt
-      nil
-    end
-  ensure
-    src.close
-    peer.close
-  end,
+  thread_raise: -> { strike_waiting_pump { |pump, _| pump.raise(Interrupt) } },
   timeout: lambda do
     src, peer = UNIXSocket.pair
     with_sink { |dst| Timeout.timeout(0.001) { src.splice_to(dst) } }
@@ -135,20 +139,7 @@ OPERATIONS = {
     src.close
     peer.close
   end,
-  closed_by_another_thread: lambda do
-    src, peer = UNIXSocket.pair
-    with_sink do |dst|
-      t = Thread.new { src.splice_to(dst) }
-      t.report_on_exception = false
-      Thread.pass until t.status == "sleep"
-      src.close
-      t.join
-    rescue IOError
-      nil
-    end
-  ensure
-    peer.close
-  end,
+  closed_by_another_thread: -> { strike_waiting_pump { |_, src| src.close } },
   copy_to_stringio: -> { Bytepump.pump(StringIO.new(FILE_DATA), StringIO.new) },
   skip_headers: lambda do
     r, w = IO.pipe
