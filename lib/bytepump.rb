@@ -33,7 +33,9 @@ module Bytepump
              length: nil, offset: nil, pipe_size: nil, &block)
       upstream_timeout = check_timeout(:upstream_timeout, upstream_timeout)
       downstream_timeout = check_timeout(:downstream_timeout, downstream_timeout)
-      check_counts(length: length, offset: offset, pipe_size: pipe_size)
+      check_count(:length, length)
+      check_count(:offset, offset)
+      check_count(:pipe_size, pipe_size)
       src = unwrap(src)
       dst = unwrap(dst)
       check_ends(src, dst, offset)
@@ -79,10 +81,6 @@ module Bytepump
     end
 
     private
-
-    def check_counts(**counts)
-      counts.each { |name, value| check_count(name, value) }
-    end
 
     # Tempfile delegates to a real File: splicing that is exactly as safe.
     # Nothing else is unwrapped (a TLS socket's #to_io is the raw socket).
