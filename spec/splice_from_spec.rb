@@ -234,6 +234,17 @@ RSpec.describe "IO#splice_from and Bytepump.fetch", :integration do
             }
         end
 
+        it "refuses a chunk one byte short instead of shifting the framing (CRLF only after chunk data)" do
+          body = "6\r\nworld\r\n9\r\n, spliced\r\n0\r\n\r\n" # 6 promised, "world" sent
+          upstream { |_, c, _| c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n#{body}") }
+          dst, received = destination_for(kind)
+          expect { Bytepump.fetch(@upstream.url("/short-chunk"), into: dst) }
+            .to raise_error(Bytepump::MalformedResponse, /chunk data not followed by CRLF.* after 6 bytes/) { |e|
+              expect(e.bytes_written).to eq(6)
+            }
+          expect(received.call).to eq("world\r")
+        end
+
         it "raises UpstreamTimeout when the server stalls mid-body" do
           upstream do |_, c, _|
             c.write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")

@@ -154,10 +154,19 @@ TEST(ChunkedBody, FramingSplitAcrossEveryBoundary) {
   }
 }
 
-TEST(ChunkedBody, BareLineFeedsAndEmptyBody) {
-  auto d = decode(Kind::unix_socket, "3\nabc\n0\n\n");
-  EXPECT_EQ(d.result.status, Status::done);
-  EXPECT_EQ(d.out, "abc");
+// After chunk data exactly CRLF: with a bare LF accepted, a chunk one byte
+// short (5 bytes of "world" under a size of 6) shifted the framing and delivered
+// "world\r, spliced" as if all were well.
+TEST(ChunkedBody, ChunkFramingIsCRLFOnly) {
+  auto short_chunk = decode(Kind::unix_socket, "6\r\nworld\r\n9\r\n, spliced\r\n0\r\n\r\n");
+  EXPECT_EQ(short_chunk.result.status, Status::error);
+  EXPECT_EQ(short_chunk.body_error, BodyError::malformed);
+  EXPECT_EQ(short_chunk.parse_error, http::ParseError::bad_chunk_end);
+  EXPECT_EQ(short_chunk.out, "world\r");
+  auto bare = decode(Kind::unix_socket, "3\nabc\r\n0\r\n\r\n");
+  EXPECT_EQ(bare.body_error, BodyError::malformed);
+  EXPECT_EQ(bare.parse_error, http::ParseError::bad_line_ending);
+  EXPECT_EQ(bare.out, "");
   auto empty = decode(Kind::unix_socket, "0\r\n\r\n");
   EXPECT_EQ(empty.result.status, Status::done);
   EXPECT_EQ(empty.out, "");

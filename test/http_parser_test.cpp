@@ -174,7 +174,9 @@ TEST(ParseChunkSize, HexSizesExtensionsAndLineEnds) {
   EXPECT_EQ(size, 26u);
   EXPECT_EQ(chunk_size("FF;name=value;x=\"q\"\r\nrest", size, e), 21);
   EXPECT_EQ(size, 255u);
-  EXPECT_EQ(chunk_size("0\n", size, e), 2);
+  EXPECT_EQ(chunk_size("0\n", size, e), kMalformed);  // chunked framing is CRLF only
+  EXPECT_EQ(e, ParseError::bad_line_ending);
+  EXPECT_EQ(chunk_size("0\r\n", size, e), 3);
   EXPECT_EQ(size, 0u);
   EXPECT_EQ(chunk_size("10 ;ext\r\n", size, e), 9);
   EXPECT_EQ(size, 16u);
@@ -210,7 +212,8 @@ TEST(ParseChunkSize, PrefixesAreIncomplete) {
 TEST(ParseChunkEnd, OnlyALineEnding) {
   ParseError e;
   EXPECT_EQ(parse_chunk_end("\r\n", 2, e), 2);
-  EXPECT_EQ(parse_chunk_end("\n", 1, e), 1);
+  EXPECT_EQ(parse_chunk_end("\n", 1, e), kMalformed);
+  EXPECT_EQ(e, ParseError::bad_chunk_end);
   EXPECT_EQ(parse_chunk_end("\r", 1, e), kIncomplete);
   EXPECT_EQ(parse_chunk_end("x\r\n", 3, e), kMalformed);
   EXPECT_EQ(e, ParseError::bad_chunk_end);

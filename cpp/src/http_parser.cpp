@@ -49,6 +49,19 @@ int line_end(Cursor& c) {
   return 1;
 }
 
+// Consumes exactly CRLF, as chunked framing needs: a bare LF accepted after
+// chunk data would let a chunk one byte short shift the framing and corrupt
+// the body. 1 on success, 0 incomplete, -1 otherwise.
+int crlf(Cursor& c) {
+  if (c.at_end()) return 0;
+  if (c.peek() != '\r') return -1;
+  ++c.p;
+  if (c.at_end()) return 0;
+  if (c.peek() != '\n') return -1;
+  ++c.p;
+  return 1;
+}
+
 // Advances over text bytes; stops at CR, LF or the end. False on a control
 // character.
 bool skip_text(Cursor& c) {
@@ -262,7 +275,7 @@ long parse_chunk_size(const char* buf, std::size_t len, std::uint64_t& size,
   } else if (c.peek() != '\r' && c.peek() != '\n') {
     return malformed(error, ParseError::bad_chunk_size);
   }
-  int r = line_end(c);
+  int r = crlf(c);
   if (r == 0) return kIncomplete;
   if (r < 0) return malformed(error, ParseError::bad_line_ending);
   size = value;
@@ -272,7 +285,7 @@ long parse_chunk_size(const char* buf, std::size_t len, std::uint64_t& size,
 long parse_chunk_end(const char* buf, std::size_t len, ParseError& error) noexcept {
   error = ParseError::none;
   Cursor c{buf, buf + len};
-  int r = line_end(c);
+  int r = crlf(c);
   if (r == 0) return kIncomplete;
   if (r < 0) return malformed(error, ParseError::bad_chunk_end);
   return static_cast<long>(c.p - buf);

@@ -29,7 +29,7 @@ enum class ParseError : std::uint8_t {
   too_many_headers,  // more fields than the caller's array holds
   bad_chunk_size,    // not hex digits, or too large
   bad_chunk_ext,     // a control character in a chunk extension
-  bad_chunk_end,     // chunk data not followed by a line ending
+  bad_chunk_end,     // chunk data not followed by CRLF
 };
 
 BYTEPUMP_API const char* to_string(ParseError error) noexcept;
@@ -61,11 +61,12 @@ BYTEPUMP_API long parse_response(const char* buf, std::size_t len, Response& res
 BYTEPUMP_API long parse_headers(const char* buf, std::size_t len, Header* headers,
                                 std::size_t& num_headers, ParseError& error) noexcept;
 
-// Parses a chunk-size line: hex size, optional extensions, line ending.
+// Parses a chunk-size line: hex size, optional extensions, CRLF (chunked
+// framing takes no bare LF).
 BYTEPUMP_API long parse_chunk_size(const char* buf, std::size_t len, std::uint64_t& size,
                                    ParseError& error) noexcept;
 
-// Parses the line ending that follows chunk data.
+// Parses the CRLF that must follow chunk data.
 BYTEPUMP_API long parse_chunk_end(const char* buf, std::size_t len, ParseError& error) noexcept;
 
 // How a response body is delimited (RFC 9112 section 6.3, for a GET).
