@@ -12,12 +12,6 @@
 #include "bytepump/sigpipe.hpp"
 
 namespace bytepump {
-namespace {
-
-constexpr std::size_t kMaxTrailers = 64;
-
-}  // namespace
-
 const char* to_string(BodyError error) noexcept {
   switch (error) {
     case BodyError::none:
@@ -39,7 +33,8 @@ ChunkedBody::ChunkedBody(int src_fd, int dst_fd, const Options& options,
       chunk_options_(options),
       max_line_(max_line ? max_line : 1),
       peeker_(src_fd),
-      prefix_(options.prefix) {
+      prefix_(options.prefix),
+      decoder_(max_line_) {
   chunk_options_.offset.reset();
   chunk_options_.prefix = {};
   chunk_options_.progress = nullptr;
@@ -132,13 +127,12 @@ bool ChunkedBody::take(std::size_t n) noexcept {
     fail(Status::error, errno, Side::upstream);
     return false;
   }
-  framing_ += n;
   return true;
 }
 
 Step ChunkedBody::step() noexcept {
   while (result_.status == Status::running) {
-    if (state_ == State::data) {
+    if (chunk_) {
       Step s = chunk_->step();
       const Result& r = chunk_->result();
       result_.bytes_read = base_read_ + r.bytes_read;
@@ -147,61 +141,48 @@ Step ChunkedBody::step() noexcept {
       result_.strategy = r.strategy;
       if (r.status != Status::done) return fail(r.status, r.error, r.error_side);
       if (r.bytes_written != chunk_size_) return refuse(BodyError::truncated);
+      decoder_.skip_data(chunk_size_);
       result_.crc32 = r.crc32;
       prefix_off_ += chunk_prefix_;
       chunk_prefix_ = 0;
       base_read_ = result_.bytes_read;
       base_written_ = result_.bytes_written;
       chunk_.reset();
-      state_ = State::data_end;
       continue;
     }
-    if (state_ == State::done) break;
+    if (decoder_.done()) {
+      result_.status = Status::done;
+      end();
+      break;
+    }
 
     ssize_t n = 0;
     if (auto wait = fill(n)) return *wait;
     std::size_t len = have_ + static_cast<std::size_t>(n);
-    http::ParseError error = http::ParseError::none;
-    long r;
-    std::uint64_t size = 0;
-    if (state_ == State::size_line) {
-      r = http::parse_chunk_size(line_.get(), len, size, error);
-    } else if (state_ == State::data_end) {
-      r = http::parse_chunk_end(line_.get(), len, error);
-    } else {
-      http::Header trailers[kMaxTrailers];
-      std::size_t count = kMaxTrailers;
-      r = http::parse_headers(line_.get(), len, trailers, count, error);
+    http::ChunkedDecoder::Step d = decoder_.next({line_.get(), len});
+    if (d.kind == http::ChunkedDecoder::Step::Kind::error) {
+      return refuse(decoder_.error() == http::ChunkedDecoder::Error::line_too_long
+                        ? BodyError::line_too_long
+                        : BodyError::malformed,
+                    decoder_.parse_error());
     }
-    if (r == http::kMalformed) return refuse(BodyError::malformed, error);
-    if (r == http::kIncomplete) {
+    if (d.kind == http::ChunkedDecoder::Step::Kind::need_more) {
       if (!take(static_cast<std::size_t>(n))) break;
       have_ = len;
       continue;
     }
-    if (!take(static_cast<std::size_t>(r) - have_)) break;
+    // Framing (the decoder is never handed chunk data here: a Pump moves it).
+    if (!take(d.consumed - have_)) break;
     have_ = 0;
-    if (state_ == State::size_line) {
-      if (size == 0) {
-        state_ = State::trailer;
-        continue;
-      }
-      ++chunks_;
-      chunk_size_ = size;
-      chunk_options_.length = size;
+    if (decoder_.data_left() > 0) {
+      chunk_size_ = decoder_.data_left();
+      chunk_options_.length = chunk_size_;
       // The chunk's first bytes may already be in the prefix.
-      chunk_prefix_ =
-          static_cast<std::size_t>(std::min<std::uint64_t>(size, prefix_.size() - prefix_off_));
+      chunk_prefix_ = static_cast<std::size_t>(
+          std::min<std::uint64_t>(chunk_size_, prefix_.size() - prefix_off_));
       chunk_options_.prefix = prefix_.substr(prefix_off_, chunk_prefix_);
       if (chunk_options_.crc32) chunk_options_.crc32 = result_.crc32;
       chunk_.emplace(src_, dst_, chunk_options_);
-      state_ = State::data;
-    } else if (state_ == State::data_end) {
-      state_ = State::size_line;
-    } else {
-      state_ = State::done;
-      result_.status = Status::done;
-      end();
     }
   }
   return Step{};

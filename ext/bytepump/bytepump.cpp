@@ -25,8 +25,10 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <new>
 
 #include "bytepump/chunked.hpp"
+#include "bytepump/chunked_decoder.hpp"
 #include "bytepump/head_scanner.hpp"
 #include "bytepump/http_parser.hpp"
 #include "bytepump/pump.hpp"
@@ -526,36 +528,66 @@ VALUE Bytepump_Native_parse_head(VALUE self, VALUE str, VALUE max_headers) {
   return rb_assoc_new(LONG2NUM(r), head_fields(str, r, cap));
 }
 
-// Bytepump::Native.parse_chunk(kind, str) with kind :size, :end or :trailer
-// => [consumed, size], nil when incomplete, or an error message String.
-VALUE Bytepump_Native_parse_chunk(VALUE self, VALUE kind, VALUE str) {
-  namespace http = bytepump::http;
-  StringValue(str);
-  const char* p = RSTRING_PTR(str);
-  auto len = static_cast<std::size_t>(RSTRING_LEN(str));
-  http::ParseError error = http::ParseError::none;
-  std::uint64_t size = 0;
-  long r;
-  ID k = SYM2ID(kind);
-  if (k == rb_intern("size")) {
-    r = http::parse_chunk_size(p, len, size, error);
-  } else if (k == rb_intern("end")) {
-    r = http::parse_chunk_end(p, len, error);
-  } else {
-    http::Header trailers[64];
-    std::size_t n = 64;
-    r = http::parse_headers(p, len, trailers, n, error);
-  }
-  if (r == http::kIncomplete) return Qnil;
-  if (r == http::kMalformed) return rb_str_new_cstr(http::to_string(error));
-  return rb_assoc_new(LONG2NUM(r), ULL2NUM(size));
-}
-
 // Bytepump::Native.pool_stats => [pooled pipes, bytes they hold] (for specs:
 // the bytes must always be 0).
 VALUE Bytepump_Native_pool_stats(VALUE self) {
   return rb_assoc_new(SIZET2NUM(bytepump::detail::pooled_pipes()),
                       SIZET2NUM(bytepump::detail::pooled_bytes()));
+}
+
+// Bytepump::Native::ChunkedDecoder: http::ChunkedDecoder for the paths
+// where the body passes through Ruby (https, destinations that are not IOs),
+// so they decode with the very framing, limits and errors of the splice path.
+void decoder_free(void* p) { delete static_cast<bytepump::http::ChunkedDecoder*>(p); }
+size_t decoder_size(const void*) { return sizeof(bytepump::http::ChunkedDecoder); }
+rb_data_type_t decoder_type() {
+  rb_data_type_t t{};
+  t.wrap_struct_name = "Bytepump::Native::ChunkedDecoder";
+  t.function.dfree = decoder_free;
+  t.function.dsize = decoder_size;
+  t.flags = RUBY_TYPED_FREE_IMMEDIATELY;
+  return t;
+}
+const rb_data_type_t kDecoderType = decoder_type();
+
+VALUE step_kind_symbols[static_cast<int>(bytepump::http::ChunkedDecoder::Step::Kind::error) + 1];
+
+VALUE Bytepump_Native_ChunkedDecoder_alloc(VALUE klass) {
+  auto* decoder = new (std::nothrow) bytepump::http::ChunkedDecoder();
+  if (!decoder) rb_raise(rb_eNoMemError, "bytepump: cannot allocate a chunked decoder");
+  return TypedData_Wrap_Struct(klass, &kDecoderType, decoder);
+}
+
+bytepump::http::ChunkedDecoder* get_decoder(VALUE self) {
+  return static_cast<bytepump::http::ChunkedDecoder*>(rb_check_typeddata(self, &kDecoderType));
+}
+
+// ChunkedDecoder.new(max_line)
+VALUE Bytepump_Native_ChunkedDecoder_initialize(VALUE self, VALUE max_line) {
+  *get_decoder(self) = bytepump::http::ChunkedDecoder(NUM2SIZET(max_line));
+  return self;
+}
+
+// decoder.next(buffer) => [kind, consumed]: kind is :need_more, :framing,
+// :data (the first `consumed` bytes of buffer are body), :done or :error.
+VALUE Bytepump_Native_ChunkedDecoder_next(VALUE self, VALUE buffer) {
+  StringValue(buffer);
+  auto step =
+      get_decoder(self)->next({RSTRING_PTR(buffer), static_cast<std::size_t>(RSTRING_LEN(buffer))});
+  return rb_assoc_new(step_kind_symbols[static_cast<int>(step.kind)], SIZET2NUM(step.consumed));
+}
+
+// decoder.error => nil, :line_too_long, or the parse error's message.
+VALUE Bytepump_Native_ChunkedDecoder_error(VALUE self) {
+  const auto* decoder = get_decoder(self);
+  switch (decoder->error()) {
+    case bytepump::http::ChunkedDecoder::Error::none:
+      return Qnil;
+    case bytepump::http::ChunkedDecoder::Error::line_too_long:
+      return ID2SYM(rb_intern("line_too_long"));
+    default:
+      return rb_str_new_cstr(bytepump::http::to_string(decoder->parse_error()));
+  }
 }
 
 }  // namespace
@@ -576,7 +608,13 @@ extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
   rb_define_module_function(mNative, "skip_headers", RUBY_METHOD_FUNC(Bytepump_Native_skip_headers),
                             4);
   rb_define_module_function(mNative, "parse_head", RUBY_METHOD_FUNC(Bytepump_Native_parse_head), 2);
+  static const char* step_names[] = {"need_more", "framing", "data", "done", "error"};
+  for (int i = 0; i < 5; ++i) step_kind_symbols[i] = ID2SYM(rb_intern(step_names[i]));
+  VALUE cDecoder = rb_define_class_under(mNative, "ChunkedDecoder", rb_cObject);
+  rb_define_alloc_func(cDecoder, Bytepump_Native_ChunkedDecoder_alloc);
+  rb_define_method(cDecoder, "initialize",
+                   RUBY_METHOD_FUNC(Bytepump_Native_ChunkedDecoder_initialize), 1);
+  rb_define_method(cDecoder, "next", RUBY_METHOD_FUNC(Bytepump_Native_ChunkedDecoder_next), 1);
+  rb_define_method(cDecoder, "error", RUBY_METHOD_FUNC(Bytepump_Native_ChunkedDecoder_error), 0);
   rb_define_module_function(mNative, "pool_stats", RUBY_METHOD_FUNC(Bytepump_Native_pool_stats), 0);
-  rb_define_module_function(mNative, "parse_chunk", RUBY_METHOD_FUNC(Bytepump_Native_parse_chunk),
-                            2);
 }

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string_view>
 
+#include "bytepump/chunked_decoder.hpp"
 #include "bytepump/detail/peek.hpp"
 #include "bytepump/export.hpp"
 #include "bytepump/http_parser.hpp"
@@ -24,9 +25,11 @@ enum class BodyError : std::uint8_t {
 
 BYTEPUMP_API const char* to_string(BodyError error) noexcept;
 
-// Decodes a Transfer-Encoding: chunked body from src into dst: each chunk-size
-// line is read exactly (see detail::Peeker) and then exactly that many bytes
-// are spliced by a Pump; extensions and trailers are consumed and dropped.
+// Decodes a Transfer-Encoding: chunked body from src into dst: an fd driver
+// over http::ChunkedDecoder. Each framing element is peeked and consumed
+// exactly (see detail::Peeker), and each chunk's data is spliced by a Pump
+// around the decoder, so it never enters user space; extensions and trailers
+// are consumed and dropped.
 // Nothing after the final empty line is read. Result counts body bytes only;
 // status is error with error 0 when body_error() says why.
 class BYTEPUMP_API ChunkedBody {
@@ -49,15 +52,13 @@ class BYTEPUMP_API ChunkedBody {
   const Result& result() const noexcept { return result_; }
   BodyError body_error() const noexcept { return body_error_; }
   http::ParseError parse_error() const noexcept { return parse_error_; }
-  std::uint64_t chunks() const noexcept { return chunks_; }
+  std::uint64_t chunks() const noexcept { return decoder_.chunks(); }
   // Chunk-size lines, CRLFs and trailers consumed.
-  std::uint64_t framing_bytes() const noexcept { return framing_; }
+  std::uint64_t framing_bytes() const noexcept { return decoder_.framing_bytes(); }
   // Bytes of options.prefix not decoded (they followed the body).
   std::size_t prefix_left() const noexcept { return prefix_.size() - prefix_off_; }
 
  private:
-  enum class State : std::uint8_t { size_line, data, data_end, trailer, done };
-
   Step refuse(BodyError why, http::ParseError parse = http::ParseError::none) noexcept;
   Step fail(Status status, int error, Side side) noexcept;
   void end() noexcept;
@@ -76,13 +77,11 @@ class BYTEPUMP_API ChunkedBody {
   std::size_t chunk_prefix_ = 0;     // prefix bytes handed to the running chunk
   std::unique_ptr<char[]> line_;
   std::size_t have_ = 0;
-  State state_ = State::size_line;
+  http::ChunkedDecoder decoder_;
   std::optional<Pump> chunk_;
   std::uint64_t chunk_size_ = 0;
   std::uint64_t base_read_ = 0;
   std::uint64_t base_written_ = 0;
-  std::uint64_t chunks_ = 0;
-  std::uint64_t framing_ = 0;
   Result result_;
   BodyError body_error_ = BodyError::none;
   http::ParseError parse_error_ = http::ParseError::none;

@@ -3,8 +3,8 @@
 module Bytepump
   module HTTP
     # The body through Ruby, for a TLS source or a destination that is not an
-    # IO: the same framing, counts, CRC and errors as the splice path, using
-    # the same native parsers for chunk lines.
+    # IO: the same framing, counts, CRC and errors as the splice path, with
+    # the same native chunked decoder.
     class CopyBody
       LINE_LIMIT = 16 * 1024
 
@@ -53,29 +53,19 @@ module Bytepump
         :done
       end
 
+      # The native decoder does the framing, limits and errors, exactly as for
+      # a spliced body; Ruby only fills the buffer and delivers the data.
       def chunked
+        decoder = Native::ChunkedDecoder.new(LINE_LIMIT)
         loop do
-          size = parse(:size)
-          break if size.zero?
-          raise Fetch.chunked_error(@uri, :truncated, @written) if copy(size) == :eof
-
-          parse(:end)
-        end
-        parse(:trailer)
-      end
-
-      # Consumes one framing element; the chunk size for :size.
-      def parse(kind)
-        loop do
-          parsed = Native.parse_chunk(kind, @reader.buffer)
-          raise Fetch.chunked_error(@uri, parsed, @written) if parsed.is_a?(String)
-
-          if parsed
-            @reader.take(parsed[0])
-            return parsed[1]
+          kind, consumed = decoder.next(@reader.buffer)
+          case kind
+          when :data then deliver(@reader.take(consumed))
+          when :framing then @reader.take(consumed)
+          when :done then return @reader.take(consumed)
+          when :error then raise Fetch.chunked_error(@uri, decoder.error, @written)
+          else raise Fetch.chunked_error(@uri, :truncated, @written) unless @reader.fill
           end
-          raise Fetch.chunked_error(@uri, :line_too_long, @written) if @reader.buffer.bytesize >= LINE_LIMIT
-          raise Fetch.chunked_error(@uri, :truncated, @written) unless @reader.fill
         end
       end
 
