@@ -64,11 +64,19 @@ module Bytepump
       status, errno, parse_error, consumed, interim, head, fields = Native.skip_headers(io, limit, max_headers, timeout)
       case status
       when :done then Response.new(fields, head: head, head_size: consumed, interim_responses: interim)
-      when :malformed then raise MalformedResponse, "skip_headers: malformed response head: #{parse_error}"
-      when :too_large then raise HeadTooLarge, "skip_headers: the response head is over #{limit} bytes"
-      when :eof then raise TruncatedHead, "skip_headers: end of file #{consumed} bytes into the response head"
       when :timeout then raise UpstreamTimeout, "skip_headers: nothing arrived for #{timeout}s"
-      else raise SystemCallError.new("skip_headers on #{TransferError.describe(io)}", errno)
+      when :error then raise SystemCallError.new("skip_headers on #{TransferError.describe(io)}", errno)
+      else raise head_error(status, "skip_headers", limit: limit, parse_error: parse_error, consumed: consumed)
+      end
+    end
+
+    # The error for a response head that ended +status+ (:malformed,
+    # :too_large, :eof), whichever path read it.
+    def head_error(status, where, limit:, parse_error:, consumed:)
+      case status
+      when :malformed then MalformedResponse.new("#{where}: malformed response head: #{parse_error}")
+      when :too_large then HeadTooLarge.new("#{where}: the response head is over #{limit} bytes")
+      else TruncatedHead.new("#{where}: end of file #{consumed} bytes into the response head")
       end
     end
 

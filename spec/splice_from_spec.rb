@@ -348,6 +348,38 @@ RSpec.describe "IO#splice_from and Bytepump.fetch", :integration do
     end
   end
 
+  describe "response heads over https (the same native parser as skip_headers)" do
+    heads = {
+      "/interim" => "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early\r\nLink: x\r\n\r\n" \
+                    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+      "/malformed" => "HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n",
+      "/huge" => "HTTP/1.1 200 OK\r\nX: #{'h' * 2000}\r\n\r\n",
+      "/cut" => "HTTP/1.1 200 OK\r\nContent-Le"
+    }
+
+    before { upstream(tls: true) { |path, c, _| c.write(heads.fetch(path)) } }
+
+    def fetch_tls(path)
+      Bytepump.fetch(@upstream.url(path), into: StringIO.new, ssl_context: @upstream.client_context,
+                                          head_limit: 1024)
+    end
+
+    it "skips interim heads and counts them" do
+      result = fetch_tls("/interim")
+      expect([result.bytes_written, result.response.status, result.response.interim_responses]).to eq([2, 200, 2])
+      expect(result.response.head_size).to eq(heads["/interim"].bytesize - 2)
+    end
+
+    it "raises the errors skip_headers raises" do
+      expect { fetch_tls("/malformed") }
+        .to raise_error(Bytepump::MalformedResponse, /malformed response head: malformed header name/)
+      expect { fetch_tls("/huge") }.to raise_error(Bytepump::HeadTooLarge, /over 1024 bytes/)
+      expect do
+        fetch_tls("/cut")
+      end.to raise_error(Bytepump::TruncatedHead, /end of file 27 bytes into the response head/)
+    end
+  end
+
   describe "argument validation, before anything is sent" do
     it "rejects bad URLs with ArgumentError" do
       {

@@ -35,7 +35,7 @@ const char* to_string(ScanStatus status) noexcept {
 }
 
 HeadScanner::HeadScanner(int fd, HeadLimits limits) noexcept
-    : fd_(fd), limits_(limits), peeker_(fd) {
+    : fd_(fd), limits_(limits), peeker_(fd), parser_(limits) {
   if (peeker_.error() != 0) {
     end(ScanStatus::error, peeker_.error());
     return;
@@ -45,9 +45,7 @@ HeadScanner::HeadScanner(int fd, HeadLimits limits) noexcept
     end(ScanStatus::error, ENOMEM);
     return;
   }
-  try {
-    headers_.resize(limits_.max_headers);
-  } catch (...) {
+  if (!parser_.ok()) {
     end(ScanStatus::error, ENOMEM);
     return;
   }
@@ -72,23 +70,25 @@ void HeadScanner::abort(ScanStatus why, int error) noexcept { end(why, error); }
 
 std::size_t HeadScanner::accept(std::size_t n) noexcept {
   std::size_t len = have_ + n;
-  num_headers_ = headers_.size();
-  long r =
-      http::parse_response(buf_.get(), len, response_, headers_.data(), num_headers_, last_len_);
-  if (r == http::kMalformed) {
+  auto step = parser_.next({buf_.get(), len});
+  using Kind = http::HeadParser::Step::Kind;
+  if (step.kind == Kind::malformed) {
     end(ScanStatus::malformed);
     return 0;
   }
-  std::size_t take = r == http::kIncomplete ? n : static_cast<std::size_t>(r) - have_;
+  // Bytes of an unfinished head are the head's, up to the limit too.
+  bool unfinished = step.kind == Kind::need_more || step.kind == Kind::too_large;
+  std::size_t take = unfinished ? n : step.consumed - have_;
   consumed_ += take;
   progress_.bytes_read = consumed_;
-  if (r == http::kIncomplete) {
-    have_ = last_len_ = len;
-  } else if (response_.status >= 100 && response_.status < 200 && response_.status != 101) {
-    ++interim_;
-    have_ = last_len_ = 0;
+  if (step.kind == Kind::too_large) {
+    end(ScanStatus::too_large);
+  } else if (step.kind == Kind::need_more) {
+    have_ = len;
+  } else if (step.kind == Kind::interim) {
+    have_ = 0;
   } else {
-    head_len_ = static_cast<std::size_t>(r);
+    head_len_ = step.consumed;
     end(ScanStatus::done);
   }
   return take;

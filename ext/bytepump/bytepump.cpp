@@ -29,6 +29,7 @@
 
 #include "bytepump/chunked.hpp"
 #include "bytepump/chunked_decoder.hpp"
+#include "bytepump/head_parser.hpp"
 #include "bytepump/head_scanner.hpp"
 #include "bytepump/http_parser.hpp"
 #include "bytepump/pump.hpp"
@@ -65,6 +66,13 @@ void stalled(bytepump::HeadScanner& m, Side) { m.abort(bytepump::ScanStatus::tim
 void end(bytepump::Pump& m) { m.finish(); }
 void end(bytepump::ChunkedBody& m) { m.abort(Status::cancelled); }
 void end(bytepump::HeadScanner& m) { m.abort(bytepump::ScanStatus::cancelled); }
+// Ruby values built from the machine while it still lives (a head's fields
+// are views into the scanner's buffer). May raise: the cleanup still runs.
+struct TransferOut;
+struct ScanOut;
+void finish_body(const bytepump::Pump&, TransferOut&) {}
+void finish_body(const bytepump::ChunkedBody&, TransferOut&) {}
+void finish_body(const bytepump::HeadScanner& m, ScanOut& out);
 
 // Everything parsed from Ruby, plain data only.
 struct PumpArgs {
@@ -241,6 +249,7 @@ VALUE drive_body(VALUE arg) {
     int events = call.step.interest == Interest::readable ? RUBY_IO_READABLE : RUBY_IO_WRITABLE;
     rb_io_wait(io, RB_INT2NUM(events), left ? DBL2NUM(left->count() / 1e9) : Qnil);
   }
+  finish_body(machine, d->out);
   return Qnil;
 }
 
@@ -413,6 +422,7 @@ struct ScanOut {
   std::uint64_t consumed = 0;
   std::size_t interim = 0;
   VALUE head;  // preallocated to the limit: the cleanup must not allocate
+  VALUE fields = Qnil;
 };
 
 void collect(const bytepump::HeadScanner& m, ScanOut& out) {
@@ -428,33 +438,28 @@ void collect(const bytepump::HeadScanner& m, ScanOut& out) {
 
 VALUE framing_symbols[static_cast<int>(bytepump::http::Framing::Kind::invalid) + 1];
 
+VALUE head_fields(const bytepump::http::Response& res, const bytepump::http::Header* headers,
+                  std::size_t n);
+
+void finish_body(const bytepump::HeadScanner& m, ScanOut& out) {
+  if (m.status() == bytepump::ScanStatus::done) {
+    out.fields = head_fields(m.response(), m.headers(), m.num_headers());
+  }
+}
+
 // [minor_version, status, reason, [[name, value], ...], framing, length,
 //  framing_error] for a complete head in `str` of `len` bytes.
-VALUE head_fields(VALUE str, long len, std::size_t max_headers) {
+VALUE head_fields(const bytepump::http::Response& res, const bytepump::http::Header* headers,
+                  std::size_t n) {
   namespace http = bytepump::http;
-  VALUE tmp = 0;
-  auto* headers = ALLOCV_N(http::Header, tmp, max_headers);
-  std::size_t n = max_headers;
-  http::Response res;
-  const char* base = RSTRING_PTR(str);
-  long r = http::parse_response(base, static_cast<std::size_t>(len), res, headers, n);
-  if (r <= 0) {
-    ALLOCV_END(tmp);
-    rb_raise(rb_eRuntimeError, "bytepump: a complete head failed to parse again");
-  }
   http::Framing f = http::body_framing(res.status, headers, n);
-  auto slice = [&](std::string_view v) {
-    return rb_str_new(v.data(), static_cast<long>(v.size()));
-  };
+  auto slice = [](std::string_view v) { return rb_str_new(v.data(), static_cast<long>(v.size())); };
   VALUE list = rb_ary_new_capa(static_cast<long>(n));
   for (std::size_t i = 0; i < n; ++i)
     rb_ary_push(list, rb_assoc_new(slice(headers[i].name), slice(headers[i].value)));
-  VALUE out =
-      rb_ary_new_from_args(7, INT2NUM(res.minor_version), INT2NUM(res.status), slice(res.reason),
-                           list, framing_symbols[static_cast<int>(f.kind)], ULL2NUM(f.length),
-                           f.error ? rb_str_new_cstr(f.error) : Qnil);
-  ALLOCV_END(tmp);
-  return out;
+  return rb_ary_new_from_args(7, INT2NUM(res.minor_version), INT2NUM(res.status), slice(res.reason),
+                              list, framing_symbols[static_cast<int>(f.kind)], ULL2NUM(f.length),
+                              f.error ? rb_str_new_cstr(f.error) : Qnil);
 }
 
 // Bytepump::Native.skip_headers(io, limit, max_headers, timeout)
@@ -504,28 +509,10 @@ VALUE Bytepump_Native_skip_headers(VALUE self, VALUE io, VALUE limit, VALUE max_
   VALUE parse_error = o.parse_error == bytepump::http::ParseError::none
                           ? Qnil
                           : rb_str_new_cstr(bytepump::http::to_string(o.parse_error));
-  VALUE fields = done ? head_fields(o.head, RSTRING_LEN(o.head), limits.max_headers) : Qnil;
+  VALUE fields = o.fields;
   return rb_ary_new_from_args(7, scan_symbols[static_cast<int>(o.status)], INT2NUM(o.error),
                               parse_error, ULL2NUM(o.consumed), SIZET2NUM(o.interim),
                               done ? o.head : Qnil, fields);
-}
-
-// Bytepump::Native.parse_head(str, max_headers)
-// => [consumed, fields], nil when incomplete, or an error message String.
-VALUE Bytepump_Native_parse_head(VALUE self, VALUE str, VALUE max_headers) {
-  namespace http = bytepump::http;
-  StringValue(str);
-  std::size_t cap = NUM2SIZET(max_headers);
-  VALUE tmp = 0;
-  auto* headers = ALLOCV_N(http::Header, tmp, cap);
-  std::size_t n = cap;
-  http::Response res;
-  long r = http::parse_response(RSTRING_PTR(str), static_cast<std::size_t>(RSTRING_LEN(str)), res,
-                                headers, n);
-  ALLOCV_END(tmp);
-  if (r == http::kIncomplete) return Qnil;
-  if (r == http::kMalformed) return rb_str_new_cstr(http::to_string(res.error));
-  return rb_assoc_new(LONG2NUM(r), head_fields(str, r, cap));
 }
 
 // Bytepump::Native.pool_stats => [pooled pipes, bytes they hold] (for specs:
@@ -538,17 +525,27 @@ VALUE Bytepump_Native_pool_stats(VALUE self) {
 // Bytepump::Native::ChunkedDecoder: http::ChunkedDecoder for the paths
 // where the body passes through Ruby (https, destinations that are not IOs),
 // so they decode with the very framing, limits and errors of the splice path.
-void decoder_free(void* p) { delete static_cast<bytepump::http::ChunkedDecoder*>(p); }
-size_t decoder_size(const void*) { return sizeof(bytepump::http::ChunkedDecoder); }
-rb_data_type_t decoder_type() {
+template <typename T>
+void typed_free(void* p) {
+  delete static_cast<T*>(p);
+}
+template <typename T>
+size_t typed_size(const void*) {
+  return sizeof(T);
+}
+template <typename T>
+rb_data_type_t typed(const char* name) {
   rb_data_type_t t{};
-  t.wrap_struct_name = "Bytepump::Native::ChunkedDecoder";
-  t.function.dfree = decoder_free;
-  t.function.dsize = decoder_size;
+  t.wrap_struct_name = name;
+  t.function.dfree = typed_free<T>;
+  t.function.dsize = typed_size<T>;
   t.flags = RUBY_TYPED_FREE_IMMEDIATELY;
   return t;
 }
-const rb_data_type_t kDecoderType = decoder_type();
+const rb_data_type_t kDecoderType =
+    typed<bytepump::http::ChunkedDecoder>("Bytepump::Native::ChunkedDecoder");
+const rb_data_type_t kHeadParserType =
+    typed<bytepump::http::HeadParser>("Bytepump::Native::HeadParser");
 
 VALUE step_kind_symbols[static_cast<int>(bytepump::http::ChunkedDecoder::Step::Kind::error) + 1];
 
@@ -590,6 +587,67 @@ VALUE Bytepump_Native_ChunkedDecoder_error(VALUE self) {
   }
 }
 
+// Bytepump::Native::HeadParser: http::HeadParser for the https path, so a
+// head read through OpenSSL gets the very limits and errors of skip_headers.
+VALUE head_step_symbols[static_cast<int>(bytepump::http::HeadParser::Step::Kind::too_large) + 1];
+
+VALUE Bytepump_Native_HeadParser_alloc(VALUE klass) {
+  return TypedData_Wrap_Struct(klass, &kHeadParserType, nullptr);
+}
+
+bytepump::http::HeadParser* get_head_parser(VALUE self) {
+  auto* parser =
+      static_cast<bytepump::http::HeadParser*>(rb_check_typeddata(self, &kHeadParserType));
+  if (!parser) rb_raise(rb_eArgError, "Bytepump::Native::HeadParser: not initialized");
+  return parser;
+}
+
+// HeadParser.new(limit, max_headers)
+VALUE Bytepump_Native_HeadParser_initialize(VALUE self, VALUE limit, VALUE max_headers) {
+  bytepump::HeadLimits limits;
+  limits.max_bytes = NUM2SIZET(limit);
+  limits.max_headers = NUM2SIZET(max_headers);
+  auto* parser = new (std::nothrow) bytepump::http::HeadParser(limits);
+  if (!parser || !parser->ok()) {
+    delete parser;
+    rb_raise(rb_eNoMemError, "bytepump: cannot allocate a head parser");
+  }
+  delete static_cast<bytepump::http::HeadParser*>(DATA_PTR(self));
+  DATA_PTR(self) = parser;
+  return self;
+}
+
+// parser.next(buffer) => [kind, consumed, fields or nil]: kind is :need_more,
+// :interim (drop `consumed` bytes and go on), :final (the head is the first
+// `consumed` bytes; fields as for skip_headers), :malformed or :too_large.
+VALUE Bytepump_Native_HeadParser_next(VALUE self, VALUE buffer) {
+  StringValue(buffer);
+  auto* parser = get_head_parser(self);
+  auto step = parser->next({RSTRING_PTR(buffer), static_cast<std::size_t>(RSTRING_LEN(buffer))});
+  VALUE fields = step.kind == bytepump::http::HeadParser::Step::Kind::final
+                     ? head_fields(parser->response(), parser->headers(), parser->num_headers())
+                     : Qnil;
+  RB_GC_GUARD(buffer);
+  return rb_ary_new_from_args(3, head_step_symbols[static_cast<int>(step.kind)],
+                              SIZET2NUM(step.consumed), fields);
+}
+
+VALUE Bytepump_Native_HeadParser_consumed(VALUE self) {
+  return ULL2NUM(get_head_parser(self)->consumed());
+}
+
+VALUE Bytepump_Native_HeadParser_interim_responses(VALUE self) {
+  return SIZET2NUM(get_head_parser(self)->interim_responses());
+}
+
+// parser.error => the parse error's message, or nil.
+VALUE Bytepump_Native_HeadParser_error(VALUE self) {
+  auto error = get_head_parser(self)->parse_error();
+  return error == bytepump::http::ParseError::none
+             ? Qnil
+             : rb_str_new_cstr(bytepump::http::to_string(error));
+}
+
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
@@ -607,7 +665,6 @@ extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
   rb_define_module_function(mNative, "pump", RUBY_METHOD_FUNC(Bytepump_Native_pump), 9);
   rb_define_module_function(mNative, "skip_headers", RUBY_METHOD_FUNC(Bytepump_Native_skip_headers),
                             4);
-  rb_define_module_function(mNative, "parse_head", RUBY_METHOD_FUNC(Bytepump_Native_parse_head), 2);
   static const char* step_names[] = {"need_more", "framing", "data", "done", "error"};
   for (int i = 0; i < 5; ++i) step_kind_symbols[i] = ID2SYM(rb_intern(step_names[i]));
   VALUE cDecoder = rb_define_class_under(mNative, "ChunkedDecoder", rb_cObject);
@@ -616,5 +673,18 @@ extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
                    RUBY_METHOD_FUNC(Bytepump_Native_ChunkedDecoder_initialize), 1);
   rb_define_method(cDecoder, "next", RUBY_METHOD_FUNC(Bytepump_Native_ChunkedDecoder_next), 1);
   rb_define_method(cDecoder, "error", RUBY_METHOD_FUNC(Bytepump_Native_ChunkedDecoder_error), 0);
+  static const char* head_step_names[] = {"need_more", "interim", "final", "malformed",
+                                          "too_large"};
+  for (int i = 0; i < 5; ++i) head_step_symbols[i] = ID2SYM(rb_intern(head_step_names[i]));
+  VALUE cHeadParser = rb_define_class_under(mNative, "HeadParser", rb_cObject);
+  rb_define_alloc_func(cHeadParser, Bytepump_Native_HeadParser_alloc);
+  rb_define_method(cHeadParser, "initialize",
+                   RUBY_METHOD_FUNC(Bytepump_Native_HeadParser_initialize), 2);
+  rb_define_method(cHeadParser, "next", RUBY_METHOD_FUNC(Bytepump_Native_HeadParser_next), 1);
+  rb_define_method(cHeadParser, "consumed", RUBY_METHOD_FUNC(Bytepump_Native_HeadParser_consumed),
+                   0);
+  rb_define_method(cHeadParser, "interim_responses",
+                   RUBY_METHOD_FUNC(Bytepump_Native_HeadParser_interim_responses), 0);
+  rb_define_method(cHeadParser, "error", RUBY_METHOD_FUNC(Bytepump_Native_HeadParser_error), 0);
   rb_define_module_function(mNative, "pool_stats", RUBY_METHOD_FUNC(Bytepump_Native_pool_stats), 0);
 }

@@ -101,7 +101,7 @@ module Bytepump
       begin
         sock.write(HTTP::Request.build(uri, headers))
         reader = sock.is_a?(IO) ? nil : HTTP::Reader.new(sock, @timeouts[:upstream_timeout])
-        response = reader ? read_head(reader) : scan_head(uri, sock)
+        response = reader ? read_head(uri, reader) : scan_head(uri, sock)
         return redirect(uri, response) if response.redirect?
 
         check_status(uri, response)
@@ -120,32 +120,22 @@ module Bytepump
                              "in the response head"
     end
 
-    def read_head(reader)
-      consumed = 0
-      interim = 0
+    # The head of an https response, through the same native parser (limits,
+    # interim responses, errors) as skip_headers.
+    def read_head(uri, reader)
+      parser = Native::HeadParser.new(@head_limit, MAX_HEADERS)
       loop do
-        parsed = Native.parse_head(reader.buffer, MAX_HEADERS)
-        raise MalformedResponse, "malformed response head: #{parsed}" if parsed.is_a?(String)
-
-        if parsed
-          size, fields = parsed
-          consumed += size
-          head = reader.take(size)
-          status = fields[1]
-          if status < 200 && status != 101
-            interim += 1
-            next
-          end
-          return Response.new(fields, head: head, head_size: consumed, interim_responses: interim)
+        kind, consumed, fields = parser.next(reader.buffer)
+        case kind
+        when :interim then next reader.take(consumed)
+        when :final
+          return Response.new(fields, head: reader.take(consumed), head_size: parser.consumed,
+                                      interim_responses: parser.interim_responses)
+        when :need_more then next if reader.fill
         end
-        if consumed + reader.buffer.bytesize >= @head_limit
-          raise HeadTooLarge,
-                "response head is over #{@head_limit} bytes"
-        end
-        next if reader.fill
-
-        raise TruncatedHead, "the server closed the connection #{consumed + reader.buffer.bytesize} bytes " \
-                             "into the response head"
+        raise Bytepump.head_error(kind == :need_more ? :eof : kind, "GET #{uri}",
+                                  limit: @head_limit, parse_error: parser.error,
+                                  consumed: parser.consumed + reader.buffer.bytesize)
       end
     end
 

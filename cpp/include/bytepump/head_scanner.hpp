@@ -7,11 +7,11 @@
 #include <memory>
 #include <optional>
 #include <string_view>
-#include <vector>
 
 #include "bytepump/canceller.hpp"
 #include "bytepump/detail/peek.hpp"
 #include "bytepump/export.hpp"
+#include "bytepump/head_parser.hpp"
 #include "bytepump/http_parser.hpp"
 #include "bytepump/pump.hpp"
 
@@ -31,15 +31,11 @@ enum class ScanStatus : std::uint8_t {
 
 BYTEPUMP_API const char* to_string(ScanStatus status) noexcept;
 
-struct HeadLimits {
-  std::size_t max_bytes = 64 * 1024;  // all heads together, 1xx interim ones included
-  std::size_t max_headers = 100;      // fields in one head
-};
-
 // Reads an HTTP/1.x response head off an fd and not one byte of the body
-// (see detail::Peeker). Interim 1xx heads are consumed and skipped; 101
-// Switching Protocols is final, as it ends HTTP on the connection. A step
-// machine like Pump: step() until Step::Kind::done.
+// (see detail::Peeker): an fd driver over http::HeadParser, which skips
+// interim 1xx heads (101 Switching Protocols is final, as it ends HTTP on the
+// connection) and enforces the limits. A step machine like Pump: step()
+// until Step::Kind::done.
 class BYTEPUMP_API HeadScanner {
  public:
   explicit HeadScanner(int fd, HeadLimits limits = {}) noexcept;
@@ -56,15 +52,15 @@ class BYTEPUMP_API HeadScanner {
 
   ScanStatus status() const noexcept { return status_; }
   int error() const noexcept { return error_; }
-  http::ParseError parse_error() const noexcept { return response_.error; }
+  http::ParseError parse_error() const noexcept { return parser_.parse_error(); }
   // The final head (valid once status() is done): views into head().
-  const http::Response& response() const noexcept { return response_; }
-  const http::Header* headers() const noexcept { return headers_.data(); }
-  std::size_t num_headers() const noexcept { return num_headers_; }
+  const http::Response& response() const noexcept { return parser_.response(); }
+  const http::Header* headers() const noexcept { return parser_.headers(); }
+  std::size_t num_headers() const noexcept { return parser_.num_headers(); }
   std::string_view head() const noexcept { return {buf_.get(), head_len_}; }
   // Bytes consumed from the fd, interim heads included.
   std::uint64_t consumed() const noexcept { return consumed_; }
-  std::size_t interim_responses() const noexcept { return interim_; }
+  std::size_t interim_responses() const noexcept { return parser_.interim_responses(); }
   // Progress counts for a driver's StallClock (bytes_read = consumed()).
   const Result& result() const noexcept { return progress_; }
 
@@ -79,13 +75,9 @@ class BYTEPUMP_API HeadScanner {
   detail::Peeker peeker_;
   std::unique_ptr<char[]> buf_;
   std::size_t have_ = 0;  // bytes of the current head consumed into buf_
-  std::size_t last_len_ = 0;
   std::size_t head_len_ = 0;
-  std::vector<http::Header> headers_;
-  std::size_t num_headers_ = 0;
-  http::Response response_;
+  http::HeadParser parser_;
   std::uint64_t consumed_ = 0;
-  std::size_t interim_ = 0;
   ScanStatus status_ = ScanStatus::running;
   int error_ = 0;
   int flags_ = -1;  // original fd flags to restore, or -1 if untouched

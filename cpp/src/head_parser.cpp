@@ -1,0 +1,54 @@
+#include "bytepump/head_parser.hpp"
+
+#include <new>
+
+namespace bytepump::http {
+
+HeadParser::HeadParser(HeadLimits limits) noexcept
+    : limits_(limits),
+      headers_(new (std::nothrow) Header[limits.max_headers ? limits.max_headers : 1]) {}
+
+HeadParser::Step HeadParser::next(std::string_view head) noexcept {
+  Step s;
+  if (finished_) {
+    s.kind = Step::Kind::malformed;
+    return s;
+  }
+  if (!headers_) {
+    response_.error = ParseError::too_many_headers;
+    s.kind = Step::Kind::malformed;
+    return s;
+  }
+  // Only what is left under the limit may belong to heads.
+  std::uint64_t room = limits_.max_bytes > consumed_ ? limits_.max_bytes - consumed_ : 0;
+  std::size_t len = head.size() < room ? head.size() : static_cast<std::size_t>(room);
+  if (last_len_ > len) last_len_ = 0;
+  num_headers_ = limits_.max_headers;
+  long r = parse_response(head.data(), len, response_, headers_.get(), num_headers_, last_len_);
+  if (r == kMalformed) {
+    finished_ = true;
+    s.kind = Step::Kind::malformed;
+    return s;
+  }
+  if (r == kIncomplete) {
+    last_len_ = len;
+    if (len >= room) {
+      finished_ = true;
+      s.kind = Step::Kind::too_large;
+    }
+    return s;
+  }
+  s.consumed = static_cast<std::size_t>(r);
+  consumed_ += s.consumed;
+  last_len_ = 0;
+  if (response_.status >= 100 && response_.status < 200 && response_.status != 101) {
+    ++interim_;
+    s.kind = Step::Kind::interim;
+  } else {
+    finished_ = true;
+    s.kind = Step::Kind::final;
+  }
+  return s;
+}
+
+}  // namespace bytepump::http
