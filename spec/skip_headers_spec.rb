@@ -92,6 +92,17 @@ RSpec.describe "IO#skip_headers" do
     expect { ours.skip_headers(timeout: 0.2) }.to raise_error(Bytepump::UpstreamTimeout)
   end
 
+  it "calls bytes that can never be a head malformed, however they arrive" do
+    io, peer = track(*UNIXSocket.pair)
+    helper_thread do
+      peer.write("HTTP/1.1 200 OK\r\nX: y\r\n\r")
+      sleep 0.1 # the scanner has seen a partial head: it now only looks for its end
+      peer.write("Z")
+      peer.close
+    end
+    expect { io.skip_headers }.to raise_error(Bytepump::MalformedResponse, /CR not followed by LF/)
+  end
+
   it "rejects bad limits" do
     io = source(:unix, head)
     expect { io.skip_headers(0) }.to raise_error(ArgumentError, /limit must be > 0/)

@@ -354,7 +354,8 @@ RSpec.describe "IO#splice_from and Bytepump.fetch", :integration do
                     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
       "/malformed" => "HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n",
       "/huge" => "HTTP/1.1 200 OK\r\nX: #{'h' * 2000}\r\n\r\n",
-      "/cut" => "HTTP/1.1 200 OK\r\nContent-Le"
+      "/cut" => "HTTP/1.1 200 OK\r\nContent-Le",
+      "/cut-malformed" => "HTTP/1.1 200 OK\r\nX: y\r\n\rZ" # never a head, however it arrives
     }
 
     before { upstream(tls: true) { |path, c, _| c.write(heads.fetch(path)) } }
@@ -377,6 +378,7 @@ RSpec.describe "IO#splice_from and Bytepump.fetch", :integration do
       expect do
         fetch_tls("/cut")
       end.to raise_error(Bytepump::TruncatedHead, /end of file 27 bytes into the response head/)
+      expect { fetch_tls("/cut-malformed") }.to raise_error(Bytepump::MalformedResponse, /CR not followed by LF/)
     end
   end
 

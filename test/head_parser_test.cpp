@@ -80,5 +80,21 @@ TEST(HeadParser, MalformedAndTooManyFields) {
   EXPECT_EQ(few.parse_error(), ParseError::too_many_headers);
 }
 
+// next() only looks for the end of a head it has seen part of; finish() at EOF
+// makes the answer the same however the bytes came.
+TEST(HeadParser, AtEofMalformedBytesAreMalformedWhateverTheSplit) {
+  std::string wire = "HTTP/1.1 200 OK\r\nX: y\r\n\rZ";
+  HeadParser whole;
+  EXPECT_EQ(whole.next(wire).kind, Kind::malformed);
+  HeadParser split;
+  EXPECT_EQ(split.next(wire.substr(0, wire.size() - 1)).kind, Kind::need_more);
+  EXPECT_EQ(split.next(wire).kind, Kind::need_more);
+  EXPECT_EQ(split.finish(wire).kind, Kind::malformed);
+  EXPECT_EQ(split.parse_error(), ParseError::bad_line_ending);
+  HeadParser cut;
+  EXPECT_EQ(cut.next("HTTP/1.1 200 OK\r\nX:").kind, Kind::need_more);
+  EXPECT_EQ(cut.finish("HTTP/1.1 200 OK\r\nX:").kind, Kind::need_more);  // truncated, not malformed
+}
+
 }  // namespace
 }  // namespace bytepump::http

@@ -10,12 +10,8 @@ HeadParser::HeadParser(HeadLimits limits) noexcept
 
 HeadParser::Step HeadParser::next(std::string_view head) noexcept {
   Step s;
-  if (finished_) {
-    s.kind = Step::Kind::malformed;
-    return s;
-  }
-  if (!headers_) {
-    response_.error = ParseError::too_many_headers;
+  if (finished_ || !headers_) {
+    if (!headers_) response_.error = ParseError::too_many_headers;
     s.kind = Step::Kind::malformed;
     return s;
   }
@@ -23,8 +19,8 @@ HeadParser::Step HeadParser::next(std::string_view head) noexcept {
   std::uint64_t room = limits_.max_bytes > consumed_ ? limits_.max_bytes - consumed_ : 0;
   std::size_t len = head.size() < room ? head.size() : static_cast<std::size_t>(room);
   if (last_len_ > len) last_len_ = 0;
-  num_headers_ = limits_.max_headers;
-  long r = parse_response(head.data(), len, response_, headers_.get(), num_headers_, last_len_);
+  // At the limit, a full parse: malformed bytes say so before the size does.
+  long r = parse(head.substr(0, len), len >= room ? 0 : last_len_);
   if (r == kMalformed) {
     finished_ = true;
     s.kind = Step::Kind::malformed;
@@ -49,6 +45,19 @@ HeadParser::Step HeadParser::next(std::string_view head) noexcept {
     s.kind = Step::Kind::final;
   }
   return s;
+}
+
+HeadParser::Step HeadParser::finish(std::string_view head) noexcept {
+  if (!finished_) last_len_ = 0;
+  Step s = next(head);
+  if (s.kind == Step::Kind::need_more) finished_ = true;
+  return s;
+}
+
+long HeadParser::parse(std::string_view head, std::size_t last_len) noexcept {
+  num_headers_ = limits_.max_headers;
+  return parse_response(head.data(), head.size(), response_, headers_.get(), num_headers_,
+                        last_len);
 }
 
 }  // namespace bytepump::http

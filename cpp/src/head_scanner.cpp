@@ -132,7 +132,10 @@ Step HeadScanner::step() noexcept {
       break;
     }
     if (n == 0) {
-      end(ScanStatus::eof);
+      // Bytes that can never become a head are malformed, however they came.
+      auto last = parser_.finish({buf_.get(), have_});
+      end(last.kind == http::HeadParser::Step::Kind::malformed ? ScanStatus::malformed
+                                                               : ScanStatus::eof);
       break;
     }
     std::size_t take = accept(static_cast<std::size_t>(n));

@@ -620,16 +620,27 @@ VALUE Bytepump_Native_HeadParser_initialize(VALUE self, VALUE limit, VALUE max_h
 // parser.next(buffer) => [kind, consumed, fields or nil]: kind is :need_more,
 // :interim (drop `consumed` bytes and go on), :final (the head is the first
 // `consumed` bytes; fields as for skip_headers), :malformed or :too_large.
-VALUE Bytepump_Native_HeadParser_next(VALUE self, VALUE buffer) {
+VALUE head_step(VALUE self, VALUE buffer, bool at_eof) {
   StringValue(buffer);
   auto* parser = get_head_parser(self);
-  auto step = parser->next({RSTRING_PTR(buffer), static_cast<std::size_t>(RSTRING_LEN(buffer))});
+  std::string_view head{RSTRING_PTR(buffer), static_cast<std::size_t>(RSTRING_LEN(buffer))};
+  auto step = at_eof ? parser->finish(head) : parser->next(head);
   VALUE fields = step.kind == bytepump::http::HeadParser::Step::Kind::final
                      ? head_fields(parser->response(), parser->headers(), parser->num_headers())
                      : Qnil;
   RB_GC_GUARD(buffer);
   return rb_ary_new_from_args(3, head_step_symbols[static_cast<int>(step.kind)],
                               SIZET2NUM(step.consumed), fields);
+}
+
+VALUE Bytepump_Native_HeadParser_next(VALUE self, VALUE buffer) {
+  return head_step(self, buffer, false);
+}
+
+// parser.finish(buffer): the input ended after buffer (see
+// http::HeadParser::finish); :need_more then means a truncated head.
+VALUE Bytepump_Native_HeadParser_finish(VALUE self, VALUE buffer) {
+  return head_step(self, buffer, true);
 }
 
 VALUE Bytepump_Native_HeadParser_consumed(VALUE self) {
@@ -681,6 +692,7 @@ extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
   rb_define_method(cHeadParser, "initialize",
                    RUBY_METHOD_FUNC(Bytepump_Native_HeadParser_initialize), 2);
   rb_define_method(cHeadParser, "next", RUBY_METHOD_FUNC(Bytepump_Native_HeadParser_next), 1);
+  rb_define_method(cHeadParser, "finish", RUBY_METHOD_FUNC(Bytepump_Native_HeadParser_finish), 1);
   rb_define_method(cHeadParser, "consumed", RUBY_METHOD_FUNC(Bytepump_Native_HeadParser_consumed),
                    0);
   rb_define_method(cHeadParser, "interim_responses",

@@ -124,14 +124,18 @@ module Bytepump
     # interim responses, errors) as skip_headers.
     def read_head(uri, reader)
       parser = Native::HeadParser.new(@head_limit, MAX_HEADERS)
+      at_eof = false
       loop do
-        kind, consumed, fields = parser.next(reader.buffer)
+        kind, consumed, fields = at_eof ? parser.finish(reader.buffer) : parser.next(reader.buffer)
         case kind
         when :interim then next reader.take(consumed)
         when :final
           return Response.new(fields, head: reader.take(consumed), head_size: parser.consumed,
                                       interim_responses: parser.interim_responses)
-        when :need_more then next if reader.fill
+        when :need_more
+          next if !at_eof && reader.fill
+          # At EOF the parser says once more whether what came is malformed.
+          next at_eof = true unless at_eof
         end
         raise Bytepump.head_error(kind == :need_more ? :eof : kind, "GET #{uri}",
                                   limit: @head_limit, parse_error: parser.error,

@@ -41,6 +41,11 @@ class BYTEPUMP_API HeadParser {
   explicit HeadParser(HeadLimits limits = {}) noexcept;
 
   Step next(std::string_view head) noexcept;
+  // The input ended after `head` (EOF): malformed if those bytes already are,
+  // else need_more, which the caller reports as a truncated head. next()
+  // only looks for the end of a head it has seen part of before; this makes
+  // the answer independent of how the bytes arrived.
+  Step finish(std::string_view head) noexcept;
 
   // False if the header array could not be allocated (next() then says
   // malformed, too_many_headers).
@@ -56,6 +61,8 @@ class BYTEPUMP_API HeadParser {
   const HeadLimits& limits() const noexcept { return limits_; }
 
  private:
+  long parse(std::string_view head, std::size_t last_len) noexcept;
+
   HeadLimits limits_;
   std::unique_ptr<Header[]> headers_;
   std::size_t num_headers_ = 0;
