@@ -104,6 +104,8 @@ TEST(ChunkedDecoder, ChunkFramingIsCRLFOnly) {
   EXPECT_EQ(short_chunk.body, "world\r");
   EXPECT_EQ(decode("3\nabc\r\n0\r\n\r\n").parse_error, ParseError::bad_line_ending);
   EXPECT_EQ(decode("3\r\nabc\n0\r\n\r\n").parse_error, ParseError::bad_chunk_end);
+  EXPECT_EQ(decode("3\r\nabc\r\n0\r\nT: 1\n\r\n").parse_error, ParseError::bad_line_ending);
+  EXPECT_EQ(decode("3\r\nabc\r\n0\r\n\n").parse_error, ParseError::bad_line_ending);
 }
 
 TEST(ChunkedDecoder, MalformedFramingSaysWhy) {
@@ -127,6 +129,10 @@ TEST(ChunkedDecoder, LinesOverTheLimitAreRefused) {
   auto trailer = decode("0\r\nX: " + std::string(100, 'x'), {}, 64);
   EXPECT_EQ(trailer.error, ChunkedDecoder::Error::line_too_long);
   EXPECT_TRUE(decode("5;" + std::string(50, 'x') + "\r\nhello\r\n0\r\n\r\n", {}, 64).done);
+  // Found by the fuzzer: handed whole, a complete line over the limit parsed.
+  std::string long_line = "5;" + std::string(100, 'x') + "\r\nhello\r\n0\r\n\r\n";
+  EXPECT_EQ(decode(long_line, {}, 64).error, ChunkedDecoder::Error::line_too_long);
+  EXPECT_EQ(decode(long_line, {10, 70}, 64).error, ChunkedDecoder::Error::line_too_long);
 }
 
 TEST(ChunkedDecoder, DataMovedAroundTheDecoderIsSkipped) {

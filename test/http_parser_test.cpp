@@ -178,7 +178,7 @@ TEST(ParseChunkSize, HexSizesExtensionsAndLineEnds) {
   EXPECT_EQ(e, ParseError::bad_line_ending);
   EXPECT_EQ(chunk_size("0\r\n", size, e), 3);
   EXPECT_EQ(size, 0u);
-  EXPECT_EQ(chunk_size("10 ;ext\r\n", size, e), 9);
+  EXPECT_EQ(chunk_size("10;ext;a=\"q v\";b=tok\r\n", size, e), 22);
   EXPECT_EQ(size, 16u);
   EXPECT_EQ(chunk_size("ffffffffffffffff\r\n", size, e), 18);
   EXPECT_EQ(size, ~std::uint64_t{0});
@@ -198,6 +198,19 @@ TEST(ParseChunkSize, RejectsWhatIsNotASize) {
   EXPECT_EQ(e, ParseError::bad_chunk_ext);
   EXPECT_EQ(chunk_size("5\rx", size, e), kMalformed);
   EXPECT_EQ(e, ParseError::bad_line_ending);
+}
+
+// No blanks around extensions, no quoted-pairs, no empty names or values:
+// what strict parsers (llhttp) refuse, bytepump refuses too.
+TEST(ParseChunkSize, ExtensionsAreStrict) {
+  std::uint64_t size = 0;
+  ParseError e;
+  for (const char* bad :
+       {"5 \r\n", "5 ;a\r\n", "5; a\r\n", "5;a =b\r\n", "5;a= b\r\n", "5;a=b \r\n", "5;=b\r\n",
+        "5;a=\r\n", "5;\r\n", "5;a=\"x\\\"y\"\r\n", "5;a=b c\r\n"}) {
+    EXPECT_EQ(chunk_size(bad, size, e), kMalformed) << bad;
+  }
+  EXPECT_EQ(chunk_size("5;a=\"\"\r\n", size, e), 8);
 }
 
 TEST(ParseChunkSize, PrefixesAreIncomplete) {

@@ -55,7 +55,10 @@ void ChunkedDecoder::skip_data(std::uint64_t n) noexcept {
   if (data_left_ == 0) state_ = State::data_end;
 }
 
-ChunkedDecoder::Step ChunkedDecoder::next(std::string_view in) noexcept {
+ChunkedDecoder::Step ChunkedDecoder::next(std::string_view all) noexcept {
+  // A framing element is parsed within the line limit only, so a long line
+  // is refused however the bytes arrive (whole, it would otherwise parse).
+  std::string_view in = state_ == State::data ? all : all.substr(0, max_line_);
   ParseError error = ParseError::none;
   long r = 0;
   switch (state_) {

@@ -62,6 +62,34 @@ int crlf(Cursor& c) {
   return 1;
 }
 
+// A token of one or more tchars: 1, 0 at the end of input, -1 if empty.
+int token(Cursor& c) {
+  const char* start = c.p;
+  while (!c.at_end() && is_token(c.peek())) ++c.p;
+  if (c.at_end()) return 0;
+  return c.p == start ? -1 : 1;
+}
+
+// One chunk extension after its ';': name [ "=" value ]. 1 when the cursor
+// is left at the byte after it, 0 incomplete, -1 malformed.
+int chunk_ext(Cursor& c) {
+  int r = token(c);
+  if (r <= 0) return r;
+  if (c.peek() != '=') return 1;
+  ++c.p;
+  if (c.at_end()) return 0;
+  if (c.peek() != '"') return token(c);
+  ++c.p;
+  for (;;) {
+    if (c.at_end()) return 0;
+    unsigned char ch = c.peek();
+    ++c.p;
+    if (ch == '"') return c.at_end() ? 0 : 1;
+    // qdtext: HTAB, SP, VCHAR except '"' and '\\', obs-text.
+    if (ch == '\\' || !is_text(ch)) return -1;
+  }
+}
+
 // Advances over text bytes; stops at CR, LF or the end. False on a control
 // character.
 bool skip_text(Cursor& c) {
@@ -85,15 +113,17 @@ long malformed(ParseError& out, ParseError why) {
 }
 
 // Parses field lines until the empty line. Returns 1 done, 0 incomplete,
-// -1 malformed (with `error` set).
-int fields(Cursor& c, Header* headers, std::size_t capacity, std::size_t& count,
-           ParseError& error) {
+// -1 malformed (with `error` set). A head's lines may end in a bare LF (RFC
+// 9112 lets a recipient accept it); `crlf_only` takes none (trailers).
+int fields(Cursor& c, Header* headers, std::size_t capacity, std::size_t& count, ParseError& error,
+           bool crlf_only = false) {
+  auto end_of_line = crlf_only ? crlf : line_end;
   count = 0;
   for (;;) {
     if (c.at_end()) return 0;
     unsigned char first = c.peek();
     if (first == '\r' || first == '\n') {
-      int r = line_end(c);
+      int r = end_of_line(c);
       if (r < 0) error = ParseError::bad_line_ending;
       return r;
     }
@@ -128,7 +158,7 @@ int fields(Cursor& c, Header* headers, std::size_t capacity, std::size_t& count,
     }
     if (c.at_end()) return 0;
     h.value = trim_trailing_ows(value, c.p);
-    int r = line_end(c);
+    int r = end_of_line(c);
     if (r <= 0) {
       if (r < 0) error = ParseError::bad_line_ending;
       return r;
@@ -245,7 +275,7 @@ long parse_headers(const char* buf, std::size_t len, Header* headers, std::size_
   std::size_t capacity = num_headers;
   error = ParseError::none;
   Cursor c{buf, buf + len};
-  int r = fields(c, headers, capacity, num_headers, error);
+  int r = fields(c, headers, capacity, num_headers, error, true);
   if (r == 0) return kIncomplete;
   if (r < 0) return kMalformed;
   return static_cast<long>(c.p - buf);
@@ -266,15 +296,18 @@ long parse_chunk_size(const char* buf, std::size_t len, std::uint64_t& size,
   }
   if (c.at_end()) return kIncomplete;
   if (digits == 0) return malformed(error, ParseError::bad_chunk_size);
-  // BWS, then extensions: we keep none of them, only check they are text.
-  while (!c.at_end() && is_ows(c.peek())) ++c.p;
-  if (c.at_end()) return kIncomplete;
-  if (c.peek() == ';') {
-    if (!skip_text(c)) return malformed(error, ParseError::bad_chunk_ext);
-    if (c.at_end()) return kIncomplete;
-  } else if (c.peek() != '\r' && c.peek() != '\n') {
-    return malformed(error, ParseError::bad_chunk_size);
+  if (c.peek() == '\n') return malformed(error, ParseError::bad_line_ending);
+  if (c.peek() != ';' && c.peek() != '\r') return malformed(error, ParseError::bad_chunk_size);
+  // Extensions are checked and dropped: *( ";" token [ "=" ( token /
+  // quoted-string ) ] ), without the optional blanks RFC 9112 allows around
+  // them and without quoted-pairs, as strict parsers (llhttp) refuse both.
+  while (c.peek() == ';') {
+    ++c.p;
+    int r = chunk_ext(c);
+    if (r == 0) return kIncomplete;
+    if (r < 0) return malformed(error, ParseError::bad_chunk_ext);
   }
+  if (c.peek() != '\r') return malformed(error, ParseError::bad_chunk_ext);
   int r = crlf(c);
   if (r == 0) return kIncomplete;
   if (r < 0) return malformed(error, ParseError::bad_line_ending);

@@ -448,15 +448,26 @@ void finish_body(const bytepump::HeadScanner& m, ScanOut& out) {
 }
 
 // [minor_version, status, reason, [[name, value], ...], framing, length,
-//  framing_error] for a complete head in `str` of `len` bytes.
+//  framing_error] for a parsed head. An obsolete folded line (a Header with
+// no name) joins the value before it with one space; empty parts add none.
 VALUE head_fields(const bytepump::http::Response& res, const bytepump::http::Header* headers,
                   std::size_t n) {
   namespace http = bytepump::http;
   http::Framing f = http::body_framing(res.status, headers, n);
   auto slice = [](std::string_view v) { return rb_str_new(v.data(), static_cast<long>(v.size())); };
   VALUE list = rb_ary_new_capa(static_cast<long>(n));
-  for (std::size_t i = 0; i < n; ++i)
-    rb_ary_push(list, rb_assoc_new(slice(headers[i].name), slice(headers[i].value)));
+  VALUE last = Qnil;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string_view value = headers[i].value;
+    if (headers[i].name.empty() && !NIL_P(last)) {
+      if (value.empty()) continue;
+      if (RSTRING_LEN(last) > 0) rb_str_cat(last, " ", 1);
+      rb_str_cat(last, value.data(), static_cast<long>(value.size()));
+      continue;
+    }
+    last = slice(value);
+    rb_ary_push(list, rb_assoc_new(slice(headers[i].name), last));
+  }
   return rb_ary_new_from_args(7, INT2NUM(res.minor_version), INT2NUM(res.status), slice(res.reason),
                               list, framing_symbols[static_cast<int>(f.kind)], ULL2NUM(f.length),
                               f.error ? rb_str_new_cstr(f.error) : Qnil);

@@ -3,21 +3,13 @@
 module Bytepump
   module HTTP
     # Response header fields in order, repeated fields kept, looked up
-    # without regard to case. Obsolete folded lines are joined to the field
-    # they continue with one space.
+    # without regard to case. The native parser has joined obsolete folded
+    # lines to the field they continue.
     class Headers
       include Enumerable
 
       def initialize(pairs)
-        @pairs = []
-        pairs.each do |name, value|
-          if name.empty? && !@pairs.empty?
-            @pairs[-1] = [@pairs[-1][0], "#{@pairs[-1][1]} #{value}".freeze].freeze
-          else
-            @pairs << [name.freeze, value.freeze].freeze
-          end
-        end
-        @pairs.freeze
+        @pairs = pairs.map { |name, value| [name.freeze, value.freeze].freeze }.freeze
       end
 
       # All values of +name+, joined with ", " (nil when absent).
