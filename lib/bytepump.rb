@@ -41,13 +41,15 @@ module Bytepump
       check_ends(src, dst, offset)
 
       result = if src.is_a?(IO) && dst.is_a?(IO)
-                 raw = Native.pump(src, dst, upstream_timeout, downstream_timeout, length, offset, pipe_size,
-                                   nil, false, &block)
-                 Result.from_native(raw, src, dst)
+                 options = Native::Options.new(upstream_timeout: upstream_timeout,
+                                               downstream_timeout: downstream_timeout,
+                                               length: length, offset: offset, pipe_size: pipe_size)
+                 Native.pump(src, dst, options, &block)
                else
                  Copy.new(src, dst, upstream_timeout, downstream_timeout, length, offset).run(&block)
                end
-      raise result.error if result.error
+      error = result.error(src, dst)
+      raise error if error
 
       result
     end

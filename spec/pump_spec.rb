@@ -13,6 +13,19 @@ RSpec.describe Bytepump do
       expect(received.call.bytesize).to eq(50_000)
     end
 
+    it "builds the Result in the binding from a Native::Options, and refuses anything else" do
+      dst, received = destination(:unix)
+      options = Bytepump::Native::Options.new(length: 3)
+      result = Bytepump::Native.pump(source(:pipe, "abcdef"), dst, options)
+      expect(result).to eq(Bytepump::Result.new(bytes_read: 3, bytes_written: 3, status: :done,
+                                                strategy: :splice_direct))
+      expect(result).to be_frozen
+      expect(result.to_h).to include(errno: 0, crc32: nil, body_error: nil)
+      expect(received.call).to eq("abc")
+      expect { Bytepump::Native.pump(source(:pipe, "x"), destination(:unix).first, { length: 3 }) }
+        .to raise_error(TypeError, /options must be a Bytepump::Native::Options/)
+    end
+
     it "picks the strategy from the fd kinds" do
       expect(described_class.pump(source(:pipe, "abc"), destination(:unix).first).strategy).to eq(:splice_direct)
       expect(described_class.pump(source(:tcp, "abc"), destination(:unix).first).strategy).to eq(:splice_pipe)

@@ -13,8 +13,9 @@ RSpec.describe "regressions" do
       expect(r.getc).to eq("3") # Ruby reads ahead: the rest sits in its buffer
       r.ungetc("3")
       dst, received = destination(:pipe)
-      raw = Bytepump::Native.pump(r, dst, 5, 5, nil, nil, nil, nil, true)
-      expect(raw.first(3)).to eq([8, 8, :done])
+      options = Bytepump::Native::Options.new(upstream_timeout: 5, downstream_timeout: 5, chunked: true)
+      result = Bytepump::Native.pump(r, dst, options)
+      expect(result).to have_attributes(bytes_read: 8, bytes_written: 8, status: :done, body_error: nil)
       expect(received.call).to eq("abchello")
       expect(r.read).to eq("NEXT")
     end

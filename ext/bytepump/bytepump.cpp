@@ -338,17 +338,58 @@ TransferOut run_transfer(const PumpArgs& a, Dups& dups, VALUE src, VALUE dst) {
   return d.out;
 }
 
-// Bytepump::Native.pump(src, dst, upstream_timeout, downstream_timeout,
-//                       length, offset, pipe_size, crc32, chunked) { |bytes| }
-// => [bytes_read, bytes_written, status, errno, error_side, strategy,
-//     crc32 or nil, body_error, parse error message or nil]
-// crc32 is nil or the CRC to continue from; chunked decodes a
-// Transfer-Encoding: chunked body from src (length and offset unused).
-// Arguments are validated by lib/bytepump.rb; this checks only what needs
-// the IO itself.
-VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE upstream_timeout,
-                           VALUE downstream_timeout, VALUE length, VALUE offset, VALUE pipe_size,
-                           VALUE crc32, VALUE chunked) {
+ID id_result_fields[9];  // @bytes_read ... @parse_error, in Result::FIELDS order
+// Native::Options instance variables, in Options::FIELDS order.
+enum OptionField {
+  opt_upstream_timeout,
+  opt_downstream_timeout,
+  opt_length,
+  opt_offset,
+  opt_pipe_size,
+  opt_crc32,
+  opt_chunked,
+  opt_count
+};
+ID id_option_fields[opt_count];
+
+// A Bytepump::Result with its fields set directly: one object per transfer.
+VALUE build_result(const TransferOut& out, bool crc) {
+  const bytepump::Result& r = out.result;
+  VALUE cResult = rb_const_get(mBytepump, rb_intern("Result"));
+  VALUE result = rb_obj_alloc(cResult);
+  VALUE values[9] = {ULL2NUM(r.bytes_read),
+                     ULL2NUM(r.bytes_written),
+                     symbol(status_symbols, r.status),
+                     symbol(strategy_symbols, r.strategy),
+                     r.error_side == Side::none ? Qnil : symbol(side_symbols, r.error_side),
+                     INT2NUM(r.error),
+                     crc ? ULONG2NUM(r.crc32) : Qnil,
+                     out.body_error == bytepump::BodyError::none
+                         ? Qnil
+                         : symbol(body_error_symbols, out.body_error),
+                     out.parse_error == bytepump::http::ParseError::none
+                         ? Qnil
+                         : rb_str_new_cstr(bytepump::http::to_string(out.parse_error))};
+  for (int i = 0; i < 9; ++i) rb_ivar_set(result, id_result_fields[i], values[i]);
+  return rb_obj_freeze(result);
+}
+
+// Bytepump::Native.pump(src, dst, options) { |bytes| } => Bytepump::Result
+// options is a Native::Options: upstream_timeout, downstream_timeout, length,
+// offset, pipe_size, crc32 (nil, or the CRC to continue from), chunked
+// (decode a Transfer-Encoding: chunked body from src; length and offset
+// unused). Arguments are validated by lib/bytepump.rb; this checks only what
+// needs the IO itself.
+VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE options) {
+  VALUE cOptions = rb_const_get(mNative, rb_intern("Options"));
+  if (!rb_obj_is_kind_of(options, cOptions)) {
+    rb_raise(rb_eTypeError, "Native.pump: options must be a Bytepump::Native::Options");
+  }
+  auto option = [options](OptionField f) { return rb_ivar_get(options, id_option_fields[f]); };
+  VALUE upstream_timeout = option(opt_upstream_timeout),
+        downstream_timeout = option(opt_downstream_timeout), length = option(opt_length),
+        offset = option(opt_offset), pipe_size = option(opt_pipe_size), crc32 = option(opt_crc32),
+        chunked = option(opt_chunked);
   Check_Type(src, T_FILE);
   Check_Type(dst, T_FILE);
   rb_io_t* src_fptr;
@@ -405,15 +446,7 @@ VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE upstream_time
   }
   give_back(src, prefix, out.prefix_left);
   RB_GC_GUARD(prefix);
-
-  const bytepump::Result& r = out.result;
-  VALUE parse_error = out.parse_error == bytepump::http::ParseError::none
-                          ? Qnil
-                          : rb_str_new_cstr(bytepump::http::to_string(out.parse_error));
-  return rb_ary_new_from_args(
-      9, ULL2NUM(r.bytes_read), ULL2NUM(r.bytes_written), symbol(status_symbols, r.status),
-      INT2NUM(r.error), symbol(side_symbols, r.error_side), symbol(strategy_symbols, r.strategy),
-      a.crc ? ULONG2NUM(r.crc32) : Qnil, symbol(body_error_symbols, out.body_error), parse_error);
+  return build_result(out, a.crc);
 }
 struct ScanOut {
   bytepump::ScanStatus status = bytepump::ScanStatus::running;
@@ -684,7 +717,15 @@ extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
   mNative = rb_define_module_under(mBytepump, "Native");
   id_readpartial = rb_intern("readpartial");
   id_ungetbyte = rb_intern("ungetbyte");
-  rb_define_module_function(mNative, "pump", RUBY_METHOD_FUNC(Bytepump_Native_pump), 9);
+  rb_define_module_function(mNative, "pump", RUBY_METHOD_FUNC(Bytepump_Native_pump), 3);
+  static const char* result_fields[] = {"@bytes_read", "@bytes_written", "@status",
+                                        "@strategy",   "@error_side",    "@errno",
+                                        "@crc32",      "@body_error",    "@parse_error"};
+  for (int i = 0; i < 9; ++i) id_result_fields[i] = rb_intern(result_fields[i]);
+  static const char* option_fields[opt_count] = {
+      "@upstream_timeout", "@downstream_timeout", "@length", "@offset", "@pipe_size", "@crc32",
+      "@chunked"};
+  for (int i = 0; i < opt_count; ++i) id_option_fields[i] = rb_intern(option_fields[i]);
   rb_define_module_function(mNative, "skip_headers", RUBY_METHOD_FUNC(Bytepump_Native_skip_headers),
                             4);
   static const char* step_names[] = {"need_more", "framing", "data", "done", "error"};

@@ -79,13 +79,12 @@ module Bytepump
     def guarded(side)
       yield
     rescue SystemCallError => e
-      result = Result.new(bytes_read: @read, bytes_written: @written, status: :error,
-                          strategy: :copy, error_side: side).freeze
-      raise TransferError.build(e.errno, result, @src, @dst), cause: e
+      raise Result.new(bytes_read: @read, bytes_written: @written, status: :error, errno: e.errno, strategy: :copy,
+                       error_side: side).error(@src, @dst), cause: e
     end
 
     def finish(status)
-      Result.new(bytes_read: @read, bytes_written: @written, status: status, strategy: :copy).freeze
+      Result.new(bytes_read: @read, bytes_written: @written, status: status, strategy: :copy)
     end
   end
 end

@@ -177,13 +177,16 @@ module Bytepump
     end
 
     def splice_body(uri, sock, response, &)
-      raw = Native.pump(sock, @into, @timeouts[:upstream_timeout], @timeouts[:downstream_timeout],
-                        response.content_length, nil, nil, @crc32 ? 0 : nil, response.chunked?, &)
-      body_error = raw[7]
-      raise Fetch.chunked_error(uri, body_error == :malformed ? raw[8] : body_error, raw[1]) if body_error != :none
-
-      result = Result.from_native(raw, uri.to_s, @into)
-      raise result.error if result.error
+      options = Native::Options.new(**@timeouts.slice(:upstream_timeout, :downstream_timeout),
+                                    length: response.content_length, crc32: @crc32 ? 0 : nil,
+                                    chunked: response.chunked?)
+      result = Native.pump(sock, @into, options, &)
+      if result.body_error
+        raise Fetch.chunked_error(uri, result.body_error == :malformed ? result.parse_error : result.body_error,
+                                  result.bytes_written)
+      end
+      error = result.error(uri.to_s, @into)
+      raise error if error
 
       Fetch.check_end(uri, result.status, result.bytes_written, response)
       FetchResult.new(bytes_written: result.bytes_written, crc32: result.crc32, strategy: result.strategy)

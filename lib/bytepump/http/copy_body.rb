@@ -34,9 +34,8 @@ module Bytepump
       rescue SystemCallError => e
         raise if e.is_a?(TransferError)
 
-        result = Result.new(bytes_read: @written, bytes_written: @written, status: :error, strategy: :copy,
-                            error_side: @side).freeze
-        raise TransferError.build(e.errno, result, @uri.to_s, @dst), cause: e
+        raise Result.new(bytes_read: @written, bytes_written: @written, status: :error, errno: e.errno,
+                         strategy: :copy, error_side: @side).error(@uri.to_s, @dst), cause: e
       end
 
       private
