@@ -181,10 +181,13 @@ TEST(ChunkedBody, CutMidChunkIsTruncatedWithTheBytesCounted) {
 }
 
 TEST(ChunkedBody, CutBeforeTheLastChunkIsTruncated) {
-  for (const char* wire : {"3\r\nabc\r\n", "3\r\nabc\r\n0\r\n", "3\r\nabc", "3\r\nabc\r"}) {
-    auto d = decode(Kind::unix_socket, wire);
-    EXPECT_EQ(d.body_error, BodyError::truncated) << wire;
-    EXPECT_EQ(d.result.bytes_written, 3u) << wire;
+  for (Kind kind : {Kind::unix_socket, Kind::pipe}) {
+    for (const char* wire :
+         {"3\r\nabc\r\n", "3\r\nabc\r\n0\r\n", "3\r\nabc", "3\r\nabc\r", "5\r\nabc"}) {
+      auto d = decode(kind, wire);
+      EXPECT_EQ(d.body_error, BodyError::truncated) << wire << " from " << kind_name(kind);
+      EXPECT_EQ(d.result.bytes_written, 3u) << wire << " from " << kind_name(kind);
+    }
   }
 }
 

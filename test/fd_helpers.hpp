@@ -161,8 +161,13 @@ inline std::string read_all(int fd) {
 }
 
 // Ends the write direction of a stream end so the reader sees EOF.
-inline void end_writing(int fd) {
-  if (::shutdown(fd, SHUT_WR) != 0) ::close(fd);
+// Ends the writing side: a socket is shut down, anything else (a pipe) is
+// closed and `fd` set to -1, so its owner does not close the number again
+// (by then it may be a pooled pipe of the library under test).
+inline void end_writing(int& fd) {
+  if (::shutdown(fd, SHUT_WR) == 0) return;
+  ::close(fd);
+  fd = -1;
 }
 
 inline int open_fd_count() {

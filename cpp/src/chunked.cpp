@@ -12,19 +12,6 @@
 #include "bytepump/sigpipe.hpp"
 
 namespace bytepump {
-const char* to_string(BodyError error) noexcept {
-  switch (error) {
-    case BodyError::none:
-      return "none";
-    case BodyError::truncated:
-      return "truncated";
-    case BodyError::malformed:
-      return "malformed";
-    case BodyError::line_too_long:
-      return "line_too_long";
-  }
-  return "unknown";
-}
 
 ChunkedBody::ChunkedBody(int src_fd, int dst_fd, const Options& options,
                          std::size_t max_line) noexcept

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string_view>
 
+#include "bytepump/body_decoder.hpp"
 #include "bytepump/chunked_decoder.hpp"
 #include "bytepump/detail/peek.hpp"
 #include "bytepump/export.hpp"
@@ -14,16 +15,6 @@
 #include "bytepump/pump.hpp"
 
 namespace bytepump {
-
-// Why a chunked body was refused, beyond what Result says.
-enum class BodyError : std::uint8_t {
-  none,
-  truncated,      // the source ended before the last chunk and its trailer
-  malformed,      // see ChunkedBody::parse_error()
-  line_too_long,  // a chunk-size or trailer section over the line limit
-};
-
-BYTEPUMP_API const char* to_string(BodyError error) noexcept;
 
 // Decodes a Transfer-Encoding: chunked body from src into dst: an fd driver
 // over http::ChunkedDecoder. Each framing element is peeked and consumed

@@ -1,0 +1,110 @@
+#include "bytepump/http_body.hpp"
+
+#include "bytepump/detail/drive.hpp"
+#include "bytepump/sigpipe.hpp"
+
+namespace bytepump {
+
+Options HttpBody::pump_options(const http::Framing& framing, Options options) noexcept {
+  options.offset.reset();
+  options.length.reset();
+  if (framing.kind == http::Framing::Kind::length) options.length = framing.length;
+  if (framing.kind == http::Framing::Kind::none) options.length = 0;
+  return options;
+}
+
+HttpBody::HttpBody(int src_fd, int dst_fd, const http::Framing& framing, const Options& options,
+                   std::size_t max_line) noexcept
+    : framing_(framing) {
+  switch (framing.kind) {
+    case http::Framing::Kind::chunked:
+      chunked_.emplace(src_fd, dst_fd, options, max_line);
+      result_ = chunked_->result();
+      break;
+    case http::Framing::Kind::invalid:
+      result_.status = Status::error;
+      result_.error_side = Side::upstream;
+      body_error_ = BodyError::malformed;
+      break;
+    default: {
+      Options o = pump_options(framing, options);
+      if (o.length && o.prefix.size() > *o.length) {
+        prefix_beyond_ = o.prefix.size() - static_cast<std::size_t>(*o.length);
+      }
+      pump_.emplace(src_fd, dst_fd, o);
+      result_ = pump_->result();
+      break;
+    }
+  }
+}
+
+// Takes the machine's result, and refuses a Content-Length body whose
+// source ended before it did.
+void HttpBody::settle() noexcept {
+  if (chunked_) {
+    result_ = chunked_->result();
+    body_error_ = chunked_->body_error();
+    return;
+  }
+  if (!pump_) return;
+  result_ = pump_->result();
+  if (framing_.kind == http::Framing::Kind::length && result_.status == Status::done &&
+      result_.bytes_written < framing_.length) {
+    result_.status = Status::error;
+    result_.error = 0;
+    result_.error_side = Side::upstream;
+    body_error_ = BodyError::truncated;
+  }
+}
+
+Step HttpBody::step() noexcept {
+  Step step;
+  if (chunked_) {
+    step = chunked_->step();
+  } else if (pump_) {
+    step = pump_->step();
+  }
+  settle();
+  return step;
+}
+
+void HttpBody::abort(Status why, int error) noexcept {
+  if (chunked_) chunked_->abort(why, error);
+  if (pump_) pump_->abort(why, error);
+  settle();
+}
+
+void HttpBody::finish() noexcept {
+  if (chunked_) chunked_->abort(Status::cancelled);
+  if (pump_) pump_->finish();
+  settle();
+}
+
+void HttpBody::detach() noexcept {
+  if (chunked_) chunked_->detach();
+  if (pump_) pump_->detach();
+  settle();
+}
+
+http::ParseError HttpBody::parse_error() const noexcept {
+  return chunked_ ? chunked_->parse_error() : http::ParseError::none;
+}
+
+std::size_t HttpBody::prefix_left() const noexcept {
+  return chunked_ ? chunked_->prefix_left() : prefix_beyond_;
+}
+
+void pump_body(HttpBody& body, const Options& options) {
+  SigpipeGuard sigpipe;
+  auto end = detail::drive(body, options.upstream_timeout, options.downstream_timeout,
+                           options.canceller, [&](std::uint64_t delta) {
+                             if (options.progress) options.progress(delta);
+                           });
+  if (end != detail::DriveEnd::done) {
+    int error = end == detail::DriveEnd::poll_failed ? errno : 0;
+    body.abort(detail::stopped_status(end), error);
+  }
+  body.finish();
+}
+
+}  // namespace bytepump
