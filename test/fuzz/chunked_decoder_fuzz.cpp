@@ -1,10 +1,15 @@
 // The sans-IO chunked decoder: the decoded body and the outcome must not
 // depend on where the input was split, and the counts must add up.
+#include <zlib.h>
+
 #include <string>
 
+#include "bytepump/body_decoder.hpp"
 #include "bytepump/chunked_decoder.hpp"
 #include "fuzz_util.hpp"
 
+using bytepump::BodyError;
+using bytepump::http::BodyDecoder;
 using bytepump::http::ChunkedDecoder;
 
 namespace {
@@ -53,6 +58,33 @@ Outcome run(const std::string& wire, const std::vector<std::size_t>& cuts) {
   return out;
 }
 
+// The same input through BodyDecoder (the copying paths' decoder): the same
+// body and verdict, its CRC that of the body, and an input that ends before
+// the body did is truncated.
+void check_body_decoder(const std::string& wire, const Outcome& expected) {
+  bytepump::http::Framing framing;
+  framing.kind = bytepump::http::Framing::Kind::chunked;
+  BodyDecoder decoder(framing, 1024, 0);
+  std::string body;
+  std::string_view rest = wire;
+  BodyDecoder::Step s;
+  for (;;) {
+    s = decoder.next(rest);
+    if (s.kind == BodyDecoder::Step::Kind::data) body.append(s.data);
+    rest.remove_prefix(s.consumed);
+    if (s.kind == BodyDecoder::Step::Kind::need_more) s = decoder.finish();
+    if (s.kind == BodyDecoder::Step::Kind::done || s.kind == BodyDecoder::Step::Kind::error) break;
+  }
+  FUZZ_CHECK(body == expected.body);
+  FUZZ_CHECK(decoder.done() == expected.done);
+  FUZZ_CHECK(decoder.body_bytes() == body.size());
+  if (!expected.done && !expected.failed) FUZZ_CHECK(decoder.error() == BodyError::truncated);
+  if (expected.failed) FUZZ_CHECK(decoder.error() != BodyError::none);
+  auto crc =
+      ::crc32(0, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size()));
+  FUZZ_CHECK(decoder.crc32() == static_cast<std::uint32_t>(crc));
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -65,6 +97,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return every;
   }());
   FUZZ_CHECK(whole == split);
+  check_body_decoder(wire, whole);
   if (size < 512) FUZZ_CHECK(whole == bytewise);
   return 0;
 }
