@@ -13,7 +13,7 @@ RSpec.describe "regressions" do
       expect(r.getc).to eq("3") # Ruby reads ahead: the rest sits in its buffer
       r.ungetc("3")
       dst, received = destination(:pipe)
-      options = Bytepump::Native::Options.new(upstream_timeout: 5, downstream_timeout: 5, chunked: true)
+      options = Bytepump::Native::Options.new(upstream_timeout: 5, downstream_timeout: 5, framing: :chunked)
       result = Bytepump::Native.pump(r, dst, options)
       expect(result).to have_attributes(bytes_read: 8, bytes_written: 8, status: :done, body_error: nil)
       expect(received.call).to eq("abchello")

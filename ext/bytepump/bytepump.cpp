@@ -27,10 +27,11 @@
 #include <cstring>
 #include <new>
 
+#include "bytepump/body_decoder.hpp"
 #include "bytepump/chunked.hpp"
-#include "bytepump/chunked_decoder.hpp"
 #include "bytepump/head_parser.hpp"
 #include "bytepump/head_scanner.hpp"
+#include "bytepump/http_body.hpp"
 #include "bytepump/http_parser.hpp"
 #include "bytepump/pump.hpp"
 #include "extconf.h"
@@ -59,19 +60,19 @@ struct Native {
 void stalled(bytepump::Pump& m, Side side) {
   m.abort(side == Side::upstream ? Status::timeout_upstream : Status::timeout_downstream);
 }
-void stalled(bytepump::ChunkedBody& m, Side side) {
+void stalled(bytepump::HttpBody& m, Side side) {
   m.abort(side == Side::upstream ? Status::timeout_upstream : Status::timeout_downstream);
 }
 void stalled(bytepump::HeadScanner& m, Side) { m.abort(bytepump::ScanStatus::timeout); }
 void end(bytepump::Pump& m) { m.finish(); }
-void end(bytepump::ChunkedBody& m) { m.abort(Status::cancelled); }
+void end(bytepump::HttpBody& m) { m.finish(); }
 void end(bytepump::HeadScanner& m) { m.abort(bytepump::ScanStatus::cancelled); }
 // Ruby values built from the machine while it still lives (a head's fields
 // are views into the scanner's buffer). May raise: the cleanup still runs.
 struct TransferOut;
 struct ScanOut;
 void finish_body(const bytepump::Pump&, TransferOut&) {}
-void finish_body(const bytepump::ChunkedBody&, TransferOut&) {}
+void finish_body(const bytepump::HttpBody&, TransferOut&) {}
 void finish_body(const bytepump::HeadScanner& m, ScanOut& out);
 
 // Everything parsed from Ruby, plain data only.
@@ -89,6 +90,7 @@ struct PumpArgs {
   std::size_t prefix_len;
   bool crc;
   std::uint32_t crc_seed;
+  bytepump::http::Framing framing;  // of an HTTP body (Options#framing), else unused
 };
 
 // Seconds to a stall timeout; negative is none. One too long for the
@@ -114,7 +116,12 @@ template <typename Machine>
 Native<Machine>* create_native(const PumpArgs& a) noexcept {
   try {
     bytepump::Options o = pump_options(a);
-    return new Native<Machine>(o.upstream_timeout, o.downstream_timeout, a.src_fd, a.dst_fd, o);
+    if constexpr (std::is_same_v<Machine, bytepump::HttpBody>) {
+      return new Native<Machine>(o.upstream_timeout, o.downstream_timeout, a.src_fd, a.dst_fd,
+                                 a.framing, o);
+    } else {
+      return new Native<Machine>(o.upstream_timeout, o.downstream_timeout, a.src_fd, a.dst_fd, o);
+    }
   } catch (...) {
     return nullptr;
   }
@@ -261,7 +268,7 @@ struct TransferOut {
 };
 
 void collect(const bytepump::Pump& m, TransferOut& out) { out.result = m.result(); }
-void collect(const bytepump::ChunkedBody& m, TransferOut& out) {
+void collect(const bytepump::HttpBody& m, TransferOut& out) {
   out.result = m.result();
   out.body_error = m.body_error();
   out.parse_error = m.parse_error();
@@ -306,6 +313,21 @@ VALUE side_symbols[static_cast<int>(Side::downstream) + 1];
 VALUE strategy_symbols[static_cast<int>(bytepump::Strategy::copy) + 1];
 VALUE body_error_symbols[static_cast<int>(bytepump::BodyError::line_too_long) + 1];
 VALUE scan_symbols[static_cast<int>(bytepump::ScanStatus::error) + 1];
+VALUE framing_symbols[static_cast<int>(bytepump::http::Framing::Kind::invalid) + 1];
+
+// An HTTP body framing from its symbol (:length with `length`, :chunked,
+// :close, :none), as Response#framing names it.
+bytepump::http::Framing framing_arg(VALUE kind, std::uint64_t length) {
+  bytepump::http::Framing f;
+  for (std::size_t i = 0; i < sizeof framing_symbols / sizeof framing_symbols[0]; ++i) {
+    if (framing_symbols[i] == kind) f.kind = static_cast<bytepump::http::Framing::Kind>(i);
+  }
+  if (f.kind == bytepump::http::Framing::Kind::invalid) {
+    rb_raise(rb_eArgError, "bytepump: unknown body framing %" PRIsVALUE, rb_inspect(kind));
+  }
+  f.length = length;
+  return f;
+}
 
 template <typename Enum, std::size_t N>
 void intern_all(VALUE (&table)[N]) {
@@ -347,39 +369,38 @@ enum OptionField {
   opt_offset,
   opt_pipe_size,
   opt_crc32,
-  opt_chunked,
+  opt_framing,
   opt_count
 };
 ID id_option_fields[opt_count];
 
 // A Bytepump::Result with its fields set directly: one object per transfer.
-VALUE build_result(const TransferOut& out, bool crc) {
-  const bytepump::Result& r = out.result;
+VALUE build_result(const bytepump::Result& r, bytepump::BodyError body_error,
+                   bytepump::http::ParseError parse_error, bool crc) {
   VALUE cResult = rb_const_get(mBytepump, rb_intern("Result"));
   VALUE result = rb_obj_alloc(cResult);
-  VALUE values[9] = {ULL2NUM(r.bytes_read),
-                     ULL2NUM(r.bytes_written),
-                     symbol(status_symbols, r.status),
-                     symbol(strategy_symbols, r.strategy),
-                     r.error_side == Side::none ? Qnil : symbol(side_symbols, r.error_side),
-                     INT2NUM(r.error),
-                     crc ? ULONG2NUM(r.crc32) : Qnil,
-                     out.body_error == bytepump::BodyError::none
-                         ? Qnil
-                         : symbol(body_error_symbols, out.body_error),
-                     out.parse_error == bytepump::http::ParseError::none
-                         ? Qnil
-                         : rb_str_new_cstr(bytepump::http::to_string(out.parse_error))};
+  VALUE values[9] = {
+      ULL2NUM(r.bytes_read),
+      ULL2NUM(r.bytes_written),
+      symbol(status_symbols, r.status),
+      symbol(strategy_symbols, r.strategy),
+      r.error_side == Side::none ? Qnil : symbol(side_symbols, r.error_side),
+      INT2NUM(r.error),
+      crc ? ULONG2NUM(r.crc32) : Qnil,
+      body_error == bytepump::BodyError::none ? Qnil : symbol(body_error_symbols, body_error),
+      parse_error == bytepump::http::ParseError::none
+          ? Qnil
+          : rb_str_new_cstr(bytepump::http::to_string(parse_error))};
   for (int i = 0; i < 9; ++i) rb_ivar_set(result, id_result_fields[i], values[i]);
   return rb_obj_freeze(result);
 }
 
 // Bytepump::Native.pump(src, dst, options) { |bytes| } => Bytepump::Result
 // options is a Native::Options: upstream_timeout, downstream_timeout, length,
-// offset, pipe_size, crc32 (nil, or the CRC to continue from), chunked
-// (decode a Transfer-Encoding: chunked body from src; length and offset
-// unused). Arguments are validated by lib/bytepump.rb; this checks only what
-// needs the IO itself.
+// offset, pipe_size, crc32 (nil, or the CRC to continue from), framing (nil,
+// or an HTTP body's: :length (of `length` bytes), :chunked, :close, :none;
+// the body is then moved by http::HttpBody, offset unused). Arguments are
+// validated by lib/; this checks only what needs the IO itself.
 VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE options) {
   VALUE cOptions = rb_const_get(mNative, rb_intern("Options"));
   if (!rb_obj_is_kind_of(options, cOptions)) {
@@ -389,7 +410,7 @@ VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE options) {
   VALUE upstream_timeout = option(opt_upstream_timeout),
         downstream_timeout = option(opt_downstream_timeout), length = option(opt_length),
         offset = option(opt_offset), pipe_size = option(opt_pipe_size), crc32 = option(opt_crc32),
-        chunked = option(opt_chunked);
+        framing = option(opt_framing);
   Check_Type(src, T_FILE);
   Check_Type(dst, T_FILE);
   rb_io_t* src_fptr;
@@ -414,13 +435,14 @@ VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE options) {
   a.pipe_size = NIL_P(pipe_size) ? 0 : NUM2SIZET(pipe_size);
   a.crc = !NIL_P(crc32);
   a.crc_seed = a.crc ? static_cast<std::uint32_t>(NUM2ULONG(crc32)) : 0;
-  bool decode_chunked = RTEST(chunked);
+  bool http_body = !NIL_P(framing);
+  if (http_body) a.framing = framing_arg(framing, a.length);
 
-  // Bytes Ruby already read ahead from src go out first (a chunked body
+  // Bytes Ruby already read ahead from src go out first (an HTTP body
   // takes what it needs and gives the rest back).
   VALUE prefix = Qnil;
   if (!a.has_offset) {
-    std::uint64_t max = a.has_length && !decode_chunked ? a.length : UINT64_MAX;
+    std::uint64_t max = a.has_length && !http_body ? a.length : UINT64_MAX;
     prefix = take_read_ahead(src, src_fptr, max);
   }
   if (!NIL_P(prefix)) {
@@ -439,14 +461,14 @@ VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE options) {
   a.dst_fd = dups.dst;
 
   TransferOut out;
-  if (decode_chunked) {
-    out = run_transfer<bytepump::ChunkedBody>(a, dups, src, dst_io);
+  if (http_body) {
+    out = run_transfer<bytepump::HttpBody>(a, dups, src, dst_io);
   } else {
     out = run_transfer<bytepump::Pump>(a, dups, src, dst_io);
   }
   give_back(src, prefix, out.prefix_left);
   RB_GC_GUARD(prefix);
-  return build_result(out, a.crc);
+  return build_result(out.result, out.body_error, out.parse_error, a.crc);
 }
 struct ScanOut {
   bytepump::ScanStatus status = bytepump::ScanStatus::running;
@@ -468,8 +490,6 @@ void collect(const bytepump::HeadScanner& m, ScanOut& out) {
   std::memcpy(RSTRING_PTR(out.head), head.data(), head.size());
   rb_str_set_len(out.head, static_cast<long>(head.size()));
 }
-
-VALUE framing_symbols[static_cast<int>(bytepump::http::Framing::Kind::invalid) + 1];
 
 VALUE head_fields(const bytepump::http::Response& res, const bytepump::http::Header* headers,
                   std::size_t n);
@@ -566,9 +586,6 @@ VALUE Bytepump_Native_pool_stats(VALUE self) {
                       SIZET2NUM(bytepump::detail::pooled_bytes()));
 }
 
-// Bytepump::Native::ChunkedDecoder: http::ChunkedDecoder for the paths
-// where the body passes through Ruby (https, destinations that are not IOs),
-// so they decode with the very framing, limits and errors of the splice path.
 template <typename T>
 void typed_free(void* p) {
   delete static_cast<T*>(p);
@@ -586,49 +603,136 @@ rb_data_type_t typed(const char* name) {
   t.flags = RUBY_TYPED_FREE_IMMEDIATELY;
   return t;
 }
-const rb_data_type_t kDecoderType =
-    typed<bytepump::http::ChunkedDecoder>("Bytepump::Native::ChunkedDecoder");
+// Bytepump::Native::BodyDecoder: http::BodyDecoder for the paths where the
+// body passes through Ruby (https, ends that are not IOs), plus the count of
+// bytes the destination took: framing, limits, counts, CRC and errors are
+// those of the splice path; Ruby only reads, writes and waits.
+struct BodyDecoderBox {
+  bytepump::http::BodyDecoder decoder;
+  std::uint64_t written = 0;
+};
+
+const rb_data_type_t kDecoderType = typed<BodyDecoderBox>("Bytepump::Native::BodyDecoder");
 const rb_data_type_t kHeadParserType =
     typed<bytepump::http::HeadParser>("Bytepump::Native::HeadParser");
 
-VALUE step_kind_symbols[static_cast<int>(bytepump::http::ChunkedDecoder::Step::Kind::error) + 1];
+VALUE step_kind_symbols[static_cast<int>(bytepump::http::BodyDecoder::Step::Kind::error) + 1];
 
-VALUE Bytepump_Native_ChunkedDecoder_alloc(VALUE klass) {
-  auto* decoder = new (std::nothrow) bytepump::http::ChunkedDecoder();
-  if (!decoder) rb_raise(rb_eNoMemError, "bytepump: cannot allocate a chunked decoder");
-  return TypedData_Wrap_Struct(klass, &kDecoderType, decoder);
+VALUE Bytepump_Native_BodyDecoder_alloc(VALUE klass) {
+  return TypedData_Wrap_Struct(klass, &kDecoderType, nullptr);
 }
 
-bytepump::http::ChunkedDecoder* get_decoder(VALUE self) {
-  return static_cast<bytepump::http::ChunkedDecoder*>(rb_check_typeddata(self, &kDecoderType));
+BodyDecoderBox* get_decoder(VALUE self) {
+  auto* box = static_cast<BodyDecoderBox*>(rb_check_typeddata(self, &kDecoderType));
+  if (!box) rb_raise(rb_eRuntimeError, "bytepump: BodyDecoder not initialized");
+  return box;
 }
 
-// ChunkedDecoder.new(max_line)
-VALUE Bytepump_Native_ChunkedDecoder_initialize(VALUE self, VALUE max_line) {
-  *get_decoder(self) = bytepump::http::ChunkedDecoder(NUM2SIZET(max_line));
+// BodyDecoder.new(framing, length, max_line, crc32): framing as
+// Response#framing names it (:length of `length` bytes, :chunked, :none), or
+// :close: until the input ends, at most `length` bytes when one is given
+// (a plain copy). crc32: nil, or the CRC to go on from.
+VALUE Bytepump_Native_BodyDecoder_initialize(VALUE self, VALUE framing, VALUE length,
+                                             VALUE max_line, VALUE crc32) {
+  std::optional<std::uint64_t> limit;
+  if (!NIL_P(length)) limit = NUM2ULL(length);
+  std::optional<std::uint32_t> crc;
+  if (!NIL_P(crc32)) crc = static_cast<std::uint32_t>(NUM2ULONG(crc32));
+  bytepump::http::Framing f = framing_arg(framing, limit.value_or(0));
+  if (f.kind == bytepump::http::Framing::Kind::length && !limit) {
+    rb_raise(rb_eArgError, "bytepump: a :length body needs its length");
+  }
+  std::size_t line = NUM2SIZET(max_line);
+  auto* box =
+      new (std::nothrow) BodyDecoderBox{f.kind == bytepump::http::Framing::Kind::close
+                                            ? bytepump::http::BodyDecoder::until_end(limit, crc)
+                                            : bytepump::http::BodyDecoder(f, line, crc),
+                                        0};
+  if (!box) rb_raise(rb_eNoMemError, "bytepump: cannot allocate a body decoder");
+  delete static_cast<BodyDecoderBox*>(DATA_PTR(self));
+  DATA_PTR(self) = box;
   return self;
 }
 
 // decoder.next(buffer) => [kind, consumed]: kind is :need_more, :framing,
 // :data (the first `consumed` bytes of buffer are body), :done or :error.
-VALUE Bytepump_Native_ChunkedDecoder_next(VALUE self, VALUE buffer) {
+VALUE Bytepump_Native_BodyDecoder_next(VALUE self, VALUE buffer) {
   StringValue(buffer);
-  auto step =
-      get_decoder(self)->next({RSTRING_PTR(buffer), static_cast<std::size_t>(RSTRING_LEN(buffer))});
+  auto step = get_decoder(self)->decoder.next(
+      {RSTRING_PTR(buffer), static_cast<std::size_t>(RSTRING_LEN(buffer))});
+  RB_GC_GUARD(buffer);
   return rb_assoc_new(step_kind_symbols[static_cast<int>(step.kind)], SIZET2NUM(step.consumed));
 }
 
-// decoder.error => nil, :line_too_long, or the parse error's message.
-VALUE Bytepump_Native_ChunkedDecoder_error(VALUE self) {
-  const auto* decoder = get_decoder(self);
-  switch (decoder->error()) {
-    case bytepump::http::ChunkedDecoder::Error::none:
-      return Qnil;
-    case bytepump::http::ChunkedDecoder::Error::line_too_long:
-      return ID2SYM(rb_intern("line_too_long"));
-    default:
-      return rb_str_new_cstr(bytepump::http::to_string(decoder->parse_error()));
+// decoder.finish => :done, or :error when the input ended before the body.
+VALUE Bytepump_Native_BodyDecoder_finish(VALUE self) {
+  return step_kind_symbols[static_cast<int>(get_decoder(self)->decoder.finish().kind)];
+}
+
+// decoder.want(cap) => how many bytes to read next (0: the body is complete).
+VALUE Bytepump_Native_BodyDecoder_want(VALUE self, VALUE cap) {
+  return SIZET2NUM(get_decoder(self)->decoder.want(NUM2SIZET(cap)));
+}
+
+// decoder.wrote(n): the destination took n more of the body bytes handed out.
+VALUE Bytepump_Native_BodyDecoder_wrote(VALUE self, VALUE n) {
+  auto* box = get_decoder(self);
+  std::uint64_t count = NUM2ULL(n);
+  if (count > box->decoder.body_bytes() - box->written) {
+    rb_raise(rb_eArgError,
+             "bytepump: %llu bytes written, but only %llu decoded bytes were not written yet",
+             static_cast<unsigned long long>(count),
+             static_cast<unsigned long long>(box->decoder.body_bytes() - box->written));
   }
+  box->written += count;
+  return self;
+}
+
+// decoder.bytes_read => body bytes handed out by data steps.
+VALUE Bytepump_Native_BodyDecoder_bytes_read(VALUE self) {
+  return ULL2NUM(get_decoder(self)->decoder.body_bytes());
+}
+
+VALUE Bytepump_Native_BodyDecoder_bytes_written(VALUE self) {
+  return ULL2NUM(get_decoder(self)->written);
+}
+
+// decoder.error => nil, :truncated, :malformed or :line_too_long.
+VALUE Bytepump_Native_BodyDecoder_error(VALUE self) {
+  auto error = get_decoder(self)->decoder.error();
+  return error == bytepump::BodyError::none ? Qnil : symbol(body_error_symbols, error);
+}
+
+// decoder.parse_error => what broke the chunked framing (a message), or nil.
+VALUE Bytepump_Native_BodyDecoder_parse_error(VALUE self) {
+  auto error = get_decoder(self)->decoder.parse_error();
+  return error == bytepump::http::ParseError::none
+             ? Qnil
+             : rb_str_new_cstr(bytepump::http::to_string(error));
+}
+
+// decoder.result(status, side, errno) => a Bytepump::Result of this copy
+// (strategy :copy): bytes decoded as read, bytes taken as written.
+VALUE Bytepump_Native_BodyDecoder_result(VALUE self, VALUE status, VALUE side, VALUE errno_value) {
+  auto* box = get_decoder(self);
+  bytepump::Result r;
+  r.bytes_read = box->decoder.body_bytes();
+  r.bytes_written = box->written;
+  r.strategy = bytepump::Strategy::copy;
+  r.status = Status::error;
+  for (std::size_t i = 0; i < sizeof status_symbols / sizeof status_symbols[0]; ++i) {
+    if (status_symbols[i] == status) r.status = static_cast<Status>(i);
+  }
+  if (r.status == Status::error && status != symbol(status_symbols, Status::error)) {
+    rb_raise(rb_eArgError, "bytepump: unknown status %" PRIsVALUE, rb_inspect(status));
+  }
+  r.error_side = side == symbol(side_symbols, Side::upstream)     ? Side::upstream
+                 : side == symbol(side_symbols, Side::downstream) ? Side::downstream
+                                                                  : Side::none;
+  r.error = NUM2INT(errno_value);
+  auto crc = box->decoder.crc32();
+  r.crc32 = crc.value_or(0);
+  return build_result(r, box->decoder.error(), box->decoder.parse_error(), crc.has_value());
 }
 
 // Bytepump::Native::HeadParser: http::HeadParser for the https path, so a
@@ -724,18 +828,28 @@ extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
   for (int i = 0; i < 9; ++i) id_result_fields[i] = rb_intern(result_fields[i]);
   static const char* option_fields[opt_count] = {
       "@upstream_timeout", "@downstream_timeout", "@length", "@offset", "@pipe_size", "@crc32",
-      "@chunked"};
+      "@framing"};
   for (int i = 0; i < opt_count; ++i) id_option_fields[i] = rb_intern(option_fields[i]);
   rb_define_module_function(mNative, "skip_headers", RUBY_METHOD_FUNC(Bytepump_Native_skip_headers),
                             4);
   static const char* step_names[] = {"need_more", "framing", "data", "done", "error"};
   for (int i = 0; i < 5; ++i) step_kind_symbols[i] = ID2SYM(rb_intern(step_names[i]));
-  VALUE cDecoder = rb_define_class_under(mNative, "ChunkedDecoder", rb_cObject);
-  rb_define_alloc_func(cDecoder, Bytepump_Native_ChunkedDecoder_alloc);
-  rb_define_method(cDecoder, "initialize",
-                   RUBY_METHOD_FUNC(Bytepump_Native_ChunkedDecoder_initialize), 1);
-  rb_define_method(cDecoder, "next", RUBY_METHOD_FUNC(Bytepump_Native_ChunkedDecoder_next), 1);
-  rb_define_method(cDecoder, "error", RUBY_METHOD_FUNC(Bytepump_Native_ChunkedDecoder_error), 0);
+  VALUE cDecoder = rb_define_class_under(mNative, "BodyDecoder", rb_cObject);
+  rb_define_alloc_func(cDecoder, Bytepump_Native_BodyDecoder_alloc);
+  rb_define_method(cDecoder, "initialize", RUBY_METHOD_FUNC(Bytepump_Native_BodyDecoder_initialize),
+                   4);
+  rb_define_method(cDecoder, "next", RUBY_METHOD_FUNC(Bytepump_Native_BodyDecoder_next), 1);
+  rb_define_method(cDecoder, "finish", RUBY_METHOD_FUNC(Bytepump_Native_BodyDecoder_finish), 0);
+  rb_define_method(cDecoder, "want", RUBY_METHOD_FUNC(Bytepump_Native_BodyDecoder_want), 1);
+  rb_define_method(cDecoder, "wrote", RUBY_METHOD_FUNC(Bytepump_Native_BodyDecoder_wrote), 1);
+  rb_define_method(cDecoder, "bytes_read", RUBY_METHOD_FUNC(Bytepump_Native_BodyDecoder_bytes_read),
+                   0);
+  rb_define_method(cDecoder, "bytes_written",
+                   RUBY_METHOD_FUNC(Bytepump_Native_BodyDecoder_bytes_written), 0);
+  rb_define_method(cDecoder, "error", RUBY_METHOD_FUNC(Bytepump_Native_BodyDecoder_error), 0);
+  rb_define_method(cDecoder, "parse_error",
+                   RUBY_METHOD_FUNC(Bytepump_Native_BodyDecoder_parse_error), 0);
+  rb_define_method(cDecoder, "result", RUBY_METHOD_FUNC(Bytepump_Native_BodyDecoder_result), 3);
   static const char* head_step_names[] = {"need_more", "interim", "final", "malformed",
                                           "too_large"};
   for (int i = 0; i < 5; ++i) head_step_symbols[i] = ID2SYM(rb_intern(head_step_names[i]));

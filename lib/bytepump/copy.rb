@@ -6,9 +6,11 @@ require "bytepump/sink"
 module Bytepump
   # The path for ends that are not real IOs (StringIO, zip streamers, TLS
   # sockets): bytes pass through Ruby, with the same counts, stall timeouts
-  # and progress as the splice path. An IO destination gets the downstream
-  # timeout; a #write of another object that blocks is that object's own
-  # business: it cannot be timed out from here.
+  # and progress as the splice path. The native BodyDecoder (a plain copy:
+  # until the source ends, at most +length+ bytes) says how much to read and
+  # counts what was read and written; Ruby reads, writes and waits. An IO
+  # destination gets the downstream timeout; a #write of another object that
+  # blocks is that object's own business: it cannot be timed out from here.
   class Copy
     CHUNK = 64 * 1024
 
@@ -17,17 +19,22 @@ module Bytepump
       @dst = dst
       @sink = Sink.new(dst, downstream_timeout)
       @timeout = upstream_timeout
-      @length = length
       @offset = offset
-      @read = 0
-      @written = 0
+      @decoder = Native::BodyDecoder.new(:close, length, 0, nil)
     end
 
     def run(&)
-      while (chunk = guarded(:upstream) { next_chunk })
+      loop do
+        want = @decoder.want(CHUNK)
+        break if want.zero?
+
+        chunk = guarded(:upstream) { read(want) }
+        break if chunk.nil? || chunk.empty?
         return finish(:timeout_upstream) if chunk == :timeout
 
-        @read += chunk.bytesize
+        # A data step: all of the chunk, unless a #read ignored +want+.
+        _, taken = @decoder.next(chunk)
+        chunk = chunk.byteslice(0, taken) if taken < chunk.bytesize
         return finish(:timeout_downstream) if deliver(chunk, &) == :timeout
       end
       finish(:done)
@@ -35,9 +42,7 @@ module Bytepump
 
     private
 
-    def next_chunk
-      want = @length ? [CHUNK, @length - @read].min : CHUNK
-      return nil if want.zero?
+    def read(want)
       return pread(want) if @offset
       return read_io(want) if @src.is_a?(IO)
 
@@ -45,7 +50,7 @@ module Bytepump
     end
 
     def pread(want)
-      @src.pread(want, @offset + @read)
+      @src.pread(want, @offset + @decoder.bytes_read)
     rescue EOFError
       nil
     end
@@ -69,7 +74,7 @@ module Bytepump
     def deliver(chunk)
       guarded(:downstream) do
         @sink.write(chunk) do |n|
-          @written += n
+          @decoder.wrote(n)
           yield n if block_given?
         end
       end
@@ -79,12 +84,9 @@ module Bytepump
     def guarded(side)
       yield
     rescue SystemCallError => e
-      raise Result.new(bytes_read: @read, bytes_written: @written, status: :error, errno: e.errno, strategy: :copy,
-                       error_side: side).error(@src, @dst), cause: e
+      raise @decoder.result(:error, side, e.errno).error(@src, @dst), cause: e
     end
 
-    def finish(status)
-      Result.new(bytes_read: @read, bytes_written: @written, status: status, strategy: :copy)
-    end
+    def finish(status) = @decoder.result(status, nil, 0)
   end
 end

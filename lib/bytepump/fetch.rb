@@ -15,8 +15,8 @@ module Bytepump
 
   # One GET, redirects followed, body into an IO or a #write-able object.
   class Fetch
-    # Raises for a timeout or a body shorter than its Content-Length.
-    def self.check_end(uri, status, written, response)
+    # Raises for a stall timeout of the spliced body.
+    def self.check_timeout(uri, status, written)
       case status
       when :timeout_upstream
         raise UpstreamTimeout.new("GET #{uri}: the server sent nothing for the stall timeout, after " \
@@ -25,24 +25,27 @@ module Bytepump
         raise DownstreamTimeout.new("GET #{uri}: the destination accepted nothing for the stall timeout, " \
                                     "after #{written} bytes", bytes_written: written)
       end
-      expected = response.content_length
-      return if expected.nil? || written == expected
-
-      raise ShortBody.new("GET #{uri}: the body ended after #{written} of #{expected} bytes",
-                          bytes_written: written, expected: expected)
     end
 
-    # The error for a chunked body whose framing broke (+what+) after
-    # +written+ body bytes; :truncated is a ShortBody.
-    def self.chunked_error(uri, what, written)
+    # The exception for a body the native decoder refused (result.body_error:
+    # :truncated is a ShortBody, broken chunked framing a MalformedResponse).
+    def self.body_error(uri, result, response)
+      written = result.bytes_written
       at = "after #{written} bytes"
-      case what
+      case result.body_error
       when :truncated
+        expected = response.content_length
+        if expected
+          return ShortBody.new("GET #{uri}: the body ended after #{written} of #{expected} bytes",
+                               bytes_written: written, expected: expected)
+        end
+
         ShortBody.new("GET #{uri}: the chunked body ended before its last chunk, #{at}", bytes_written: written)
       when :line_too_long
         MalformedResponse.new("GET #{uri}: a chunk-size or trailer line is too long, #{at}", bytes_written: written)
       else
-        MalformedResponse.new("GET #{uri}: malformed chunked body (#{what}) #{at}", bytes_written: written)
+        MalformedResponse.new("GET #{uri}: malformed chunked body (#{result.parse_error}) #{at}",
+                              bytes_written: written)
       end
     end
 
@@ -179,16 +182,14 @@ module Bytepump
     def splice_body(uri, sock, response, &)
       options = Native::Options.new(**@timeouts.slice(:upstream_timeout, :downstream_timeout),
                                     length: response.content_length, crc32: @crc32 ? 0 : nil,
-                                    chunked: response.chunked?)
+                                    framing: response.framing)
       result = Native.pump(sock, @into, options, &)
-      if result.body_error
-        raise Fetch.chunked_error(uri, result.body_error == :malformed ? result.parse_error : result.body_error,
-                                  result.bytes_written)
-      end
+      raise Fetch.body_error(uri, result, response) if result.body_error
+
       error = result.error(uri.to_s, @into)
       raise error if error
 
-      Fetch.check_end(uri, result.status, result.bytes_written, response)
+      Fetch.check_timeout(uri, result.status, result.bytes_written)
       FetchResult.new(bytes_written: result.bytes_written, crc32: result.crc32, strategy: result.strategy)
     end
   end

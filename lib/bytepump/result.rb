@@ -82,18 +82,18 @@ module Bytepump
     # The options of Native.pump, read by the binding by name. Validated by
     # the callers in lib/ (Bytepump.pump, Fetch), not here.
     class Options
-      FIELDS = %i[upstream_timeout downstream_timeout length offset pipe_size crc32 chunked].freeze
+      FIELDS = %i[upstream_timeout downstream_timeout length offset pipe_size crc32 framing].freeze
       attr_reader(*FIELDS)
 
       def initialize(upstream_timeout: nil, downstream_timeout: nil, length: nil, offset: nil, pipe_size: nil,
-                     crc32: nil, chunked: false)
+                     crc32: nil, framing: nil)
         @upstream_timeout = upstream_timeout
         @downstream_timeout = downstream_timeout
         @length = length
         @offset = offset
         @pipe_size = pipe_size
         @crc32 = crc32
-        @chunked = chunked
+        @framing = framing
         freeze
       end
     end

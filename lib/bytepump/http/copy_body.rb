@@ -3,8 +3,9 @@
 module Bytepump
   module HTTP
     # The body through Ruby, for a TLS source or a destination that is not an
-    # IO: the same framing, counts, CRC and errors as the splice path, with
-    # the same native chunked decoder.
+    # IO. The native BodyDecoder does the framing (Content-Length, chunked,
+    # until close), the counting, the CRC and the errors, exactly as for a
+    # spliced body; Ruby only reads, writes and waits.
     class CopyBody
       LINE_LIMIT = 16 * 1024
 
@@ -14,70 +15,56 @@ module Bytepump
         @response = response
         @down_timeout = timeouts[:downstream_timeout]
         @sink = Sink.new(dst, @down_timeout)
-        @crc = crc32 ? 0 : nil
         @uri = uri
-        @written = 0
+        @decoder = Native::BodyDecoder.new(response.framing, response.content_length, LINE_LIMIT,
+                                           crc32 ? 0 : nil)
         @side = :upstream
       end
 
       def run(&progress)
         @progress = progress
-        case @response.framing
-        when :length then copy(@response.content_length)
-        when :chunked then chunked
-        else copy(nil)
-        end
-        Fetch.check_end(@uri, :done, @written, @response)
-        FetchResult.new(bytes_written: @written, crc32: @crc, strategy: :copy)
+        ended = decode
+        result = @decoder.result(ended, ended == :error ? :upstream : nil, 0)
+        raise Fetch.body_error(@uri, result, @response) if result.body_error
+
+        FetchResult.new(bytes_written: result.bytes_written, crc32: result.crc32, strategy: :copy)
       rescue UpstreamTimeout => e
-        raise UpstreamTimeout.new("GET #{@uri}: #{e.message}, after #{@written} bytes", bytes_written: @written)
+        written = @decoder.bytes_written
+        raise UpstreamTimeout.new("GET #{@uri}: #{e.message}, after #{written} bytes", bytes_written: written)
       rescue SystemCallError => e
         raise if e.is_a?(TransferError)
 
-        raise Result.new(bytes_read: @written, bytes_written: @written, status: :error, errno: e.errno,
-                         strategy: :copy, error_side: @side).error(@uri.to_s, @dst), cause: e
+        raise @decoder.result(:error, @side, e.errno).error(@uri.to_s, @dst), cause: e
       end
 
       private
 
-      # Copies +left+ bytes (nil: until EOF); false if EOF came first.
-      def copy(left)
-        while left.nil? || left.positive?
-          return left.nil? if @reader.buffer.empty? && !@reader.fill
-
-          data = @reader.take(left || @reader.buffer.bytesize)
-          left -= data.bytesize if left
-          deliver(data)
-        end
-        :done
-      end
-
-      # The native decoder does the framing, limits and errors, exactly as for
-      # a spliced body; Ruby only fills the buffer and delivers the data.
-      def chunked
-        decoder = Native::ChunkedDecoder.new(LINE_LIMIT)
+      # :done, or :error when the decoder refused the body.
+      def decode
         loop do
-          kind, consumed = decoder.next(@reader.buffer)
+          kind, consumed = @decoder.next(@reader.buffer)
           case kind
           when :data then deliver(@reader.take(consumed))
           when :framing then @reader.take(consumed)
-          when :done then return @reader.take(consumed)
-          when :error then raise Fetch.chunked_error(@uri, decoder.error, @written)
-          else raise Fetch.chunked_error(@uri, :truncated, @written) unless @reader.fill
+          when :done
+            @reader.take(consumed)
+            return :done
+          when :error then return :error
+          else return @decoder.finish unless @reader.fill
           end
         end
       end
 
       def deliver(data)
-        @crc = Zlib.crc32(data, @crc) if @crc
         @side = :downstream
         delivered = @sink.write(data) do |n|
-          @written += n
+          @decoder.wrote(n)
           @progress&.call(n)
         end
         if delivered == :timeout
+          written = @decoder.bytes_written
           raise DownstreamTimeout.new("GET #{@uri}: the destination accepted nothing for #{@down_timeout}s, " \
-                                      "after #{@written} bytes", bytes_written: @written)
+                                      "after #{written} bytes", bytes_written: written)
         end
         @side = :upstream
       end
