@@ -1,7 +1,10 @@
-// Relays a pipe into another pipe with the installed library: the smallest
-// real use of bytepump::pump.
+// Relays a pipe into another pipe with the installed library, the smallest
+// real use of bytepump::pump, and takes one response body off a socket with
+// bytepump::fetch (the README's C++ examples).
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <bytepump/fetch.hpp>
 #include <bytepump/pump.hpp>
 #include <cstdio>
 #include <cstring>
@@ -26,5 +29,24 @@ int main() {
   }
   std::printf("relayed %llu bytes with %s\n", static_cast<unsigned long long>(r.bytes_written),
               bytepump::to_string(r.strategy));
+
+  // The server's answer is already waiting in the socket when the request goes out.
+  int sv[2], body[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 || pipe(body) != 0) return 1;
+  const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+  if (write(sv[1], response.data(), response.size()) != static_cast<ssize_t>(response.size()))
+    return 1;
+  bytepump::FetchOptions g;
+  g.transfer.timeout(std::chrono::seconds(30));
+  auto f = bytepump::fetch(sv[0], body[1], "GET / HTTP/1.1\r\nHost: origin\r\n\r\n", g);
+  close(body[1]);
+  char got_body[16] = {};
+  n = read(body[0], got_body, sizeof got_body);
+  if (f.outcome != bytepump::FetchResult::Outcome::done || n != 5 ||
+      std::memcmp(got_body, "hello", 5) != 0) {
+    std::fprintf(stderr, "fetch failed: %s\n", bytepump::to_string(f.outcome));
+    return 1;
+  }
+  std::printf("fetched %llu body bytes\n", static_cast<unsigned long long>(f.body.bytes_written));
   return 0;
 }

@@ -1,4 +1,4 @@
-#include "bytepump/get.hpp"
+#include "bytepump/fetch.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -14,7 +14,7 @@ namespace bytepump::test {
 namespace {
 
 using namespace std::chrono_literals;
-using Outcome = http::GetResult::Outcome;
+using Outcome = FetchResult::Outcome;
 
 const std::string kRequest = "GET /file HTTP/1.1\r\nHost: example.test\r\n\r\n";
 
@@ -27,16 +27,15 @@ std::string read_request(int fd) {
 }
 
 struct Exchange {
-  http::GetResult result;
+  FetchResult result;
   std::string request;  // what the server received
   std::string body;     // what reached dst
-  std::string rest;     // what the socket still held after get()
+  std::string rest;     // what the socket still held after fetch()
 };
 
 // A server on the other end of a TCP loopback pair answers `response` to
-// the request; get() moves the body into a pipe.
-Exchange exchange(const std::string& response, http::GetOptions options = {},
-                  bool close_after = true) {
+// the request; fetch() moves the body into a pipe.
+Exchange exchange(const std::string& response, FetchOptions options = {}, bool close_after = true) {
   FdPair sock = stream_pair(Kind::tcp_socket, true);
   FdPair dst = pipe_pair(false);
   auto server = std::async(std::launch::async, [&] {
@@ -48,7 +47,7 @@ Exchange exchange(const std::string& response, http::GetOptions options = {},
   auto reader = std::async(std::launch::async, [fd = dst.peer] { return read_all(fd); });
   if (!options.transfer.upstream_timeout) options.transfer.timeout(10s);
   Exchange e;
-  e.result = http::get(sock.ours, dst.ours, kRequest, options);
+  e.result = fetch(sock.ours, dst.ours, kRequest, options);
   e.request = server.get();
   ::close(dst.ours);
   dst.ours = -1;
@@ -57,7 +56,7 @@ Exchange exchange(const std::string& response, http::GetOptions options = {},
   return e;
 }
 
-TEST(Get, MovesAContentLengthBodyAndReadsNothingAfterIt) {
+TEST(Fetch, MovesAContentLengthBodyAndReadsNothingAfterIt) {
   std::string body = pattern(300000, 9);
   auto e = exchange("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
                     "\r\n\r\n" + body + "NEXT");
@@ -70,8 +69,8 @@ TEST(Get, MovesAContentLengthBodyAndReadsNothingAfterIt) {
   EXPECT_EQ(e.rest, "NEXT");
 }
 
-TEST(Get, SkipsInterimHeadsAndDecodesAChunkedBodyWithItsCrc) {
-  http::GetOptions options;
+TEST(Fetch, SkipsInterimHeadsAndDecodesAChunkedBodyWithItsCrc) {
+  FetchOptions options;
   options.transfer.crc32 = 0;
   auto e = exchange(
       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -83,21 +82,21 @@ TEST(Get, SkipsInterimHeadsAndDecodesAChunkedBodyWithItsCrc) {
   EXPECT_GT(e.result.head_bytes, 25u);
 }
 
-TEST(Get, RefusesANon2xxResponseAndLeavesItsBodyUnread) {
+TEST(Fetch, RefusesANon2xxResponseAndLeavesItsBodyUnread) {
   auto e = exchange("HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found");
   EXPECT_EQ(e.result.outcome, Outcome::refused);
   EXPECT_EQ(e.result.status_code, 404);
   EXPECT_EQ(e.body, "");
   EXPECT_EQ(e.rest, "not found");
 
-  http::GetOptions take_all;
+  FetchOptions take_all;
   take_all.accept = [](const http::Response&) { return true; };
   auto taken = exchange("HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found", take_all);
   EXPECT_EQ(taken.result.outcome, Outcome::done);
   EXPECT_EQ(taken.body, "not found");
 }
 
-TEST(Get, AShortBodyAndABrokenHeadAreFailuresWithTheirReasons) {
+TEST(Fetch, AShortBodyAndABrokenHeadAreFailuresWithTheirReasons) {
   auto short_body = exchange("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello");
   EXPECT_EQ(short_body.result.outcome, Outcome::body_failed);
   EXPECT_EQ(short_body.result.body_error, BodyError::truncated);
@@ -120,8 +119,8 @@ TEST(Get, AShortBodyAndABrokenHeadAreFailuresWithTheirReasons) {
   EXPECT_EQ(cut.result.head_status, ScanStatus::eof);
 }
 
-TEST(Get, AServerThatSaysNothingStallsOutAndAClosedOneFailsTheRequest) {
-  http::GetOptions options;
+TEST(Fetch, AServerThatSaysNothingStallsOutAndAClosedOneFailsTheRequest) {
+  FetchOptions options;
   options.transfer.timeout(100ms);
   auto silent = exchange("", options, false);
   EXPECT_EQ(silent.result.outcome, Outcome::head_failed);
@@ -131,7 +130,7 @@ TEST(Get, AServerThatSaysNothingStallsOutAndAClosedOneFailsTheRequest) {
   ::close(sock.peer);
   sock.peer = -1;
   FdPair dst = pipe_pair(false);
-  auto r = http::get(sock.ours, dst.ours, kRequest);
+  auto r = fetch(sock.ours, dst.ours, kRequest);
   EXPECT_EQ(r.outcome, Outcome::request_failed);
   EXPECT_EQ(r.error, EPIPE);
 }

@@ -1,5 +1,5 @@
-#ifndef BYTEPUMP_GET_HPP_
-#define BYTEPUMP_GET_HPP_
+#ifndef BYTEPUMP_FETCH_HPP_
+#define BYTEPUMP_FETCH_HPP_
 
 #include <cstdint>
 #include <functional>
@@ -11,9 +11,9 @@
 #include "bytepump/http_parser.hpp"
 #include "bytepump/pump.hpp"
 
-namespace bytepump::http {
+namespace bytepump {
 
-struct GetOptions {
+struct FetchOptions {
   // For the whole exchange: upstream_timeout (the server's stalls, request
   // and head included), downstream_timeout, canceller; for the body:
   // progress, crc32, pipe_size, step_budget. length, offset and prefix are
@@ -22,10 +22,10 @@ struct GetOptions {
   HeadLimits limits;
   // Whether to move the body of this final response; by default only a
   // 2xx one. A refused response's body is left unread on the socket.
-  std::function<bool(const Response&)> accept;
+  std::function<bool(const http::Response&)> accept;
 };
 
-struct GetResult {
+struct FetchResult {
   enum class Outcome : std::uint8_t {
     done,            // the body was moved whole (see body)
     request_failed,  // writing the request failed or stalled: error / body.status
@@ -36,15 +36,15 @@ struct GetResult {
   Outcome outcome = Outcome::request_failed;
   int status_code = 0;  // of the final response, once its head was read
   ScanStatus head_status = ScanStatus::running;
-  ParseError parse_error = ParseError::none;
-  Framing framing;
+  http::ParseError parse_error = http::ParseError::none;
+  http::Framing framing;
   std::uint64_t head_bytes = 0;  // consumed off the socket, interim heads included
   Result body;                   // counts of the body alone
   BodyError body_error = BodyError::none;
   int error = 0;  // errno of a failed request write
 };
 
-BYTEPUMP_API const char* to_string(GetResult::Outcome outcome) noexcept;
+BYTEPUMP_API const char* to_string(FetchResult::Outcome outcome) noexcept;
 
 // One HTTP/1.x GET over an already connected stream socket, blocking (poll):
 // writes `request` (the caller's request line, fields and empty line), reads
@@ -52,9 +52,9 @@ BYTEPUMP_API const char* to_string(GetResult::Outcome outcome) noexcept;
 // skipped, limits kept), and if accept() says so moves the body into `dst`
 // by its framing (HttpBody: spliced, a short body refused). Nothing after
 // the body is read. The socket stays open, and the caller's.
-BYTEPUMP_API GetResult get(int sock, int dst, std::string_view request,
-                           const GetOptions& options = {});
+BYTEPUMP_API FetchResult fetch(int sock, int dst, std::string_view request,
+                               const FetchOptions& options = {});
 
-}  // namespace bytepump::http
+}  // namespace bytepump
 
-#endif  // BYTEPUMP_GET_HPP_
+#endif  // BYTEPUMP_FETCH_HPP_

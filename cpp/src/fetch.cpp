@@ -1,4 +1,4 @@
-#include "bytepump/get.hpp"
+#include "bytepump/fetch.hpp"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -8,19 +8,19 @@
 #include "bytepump/http_body.hpp"
 #include "bytepump/sigpipe.hpp"
 
-namespace bytepump::http {
+namespace bytepump {
 
-const char* to_string(GetResult::Outcome outcome) noexcept {
+const char* to_string(FetchResult::Outcome outcome) noexcept {
   switch (outcome) {
-    case GetResult::Outcome::done:
+    case FetchResult::Outcome::done:
       return "done";
-    case GetResult::Outcome::request_failed:
+    case FetchResult::Outcome::request_failed:
       return "request_failed";
-    case GetResult::Outcome::head_failed:
+    case FetchResult::Outcome::head_failed:
       return "head_failed";
-    case GetResult::Outcome::refused:
+    case FetchResult::Outcome::refused:
       return "refused";
-    case GetResult::Outcome::body_failed:
+    case FetchResult::Outcome::body_failed:
       return "body_failed";
   }
   return "unknown";
@@ -65,9 +65,9 @@ Status send_request(int sock, std::string_view request, const Options& options, 
 
 }  // namespace
 
-GetResult get(int sock, int dst, std::string_view request, const GetOptions& options) {
+FetchResult fetch(int sock, int dst, std::string_view request, const FetchOptions& options) {
   SigpipeGuard sigpipe;
-  GetResult out;
+  FetchResult out;
   const Options& transfer = options.transfer;
   out.body.status = send_request(sock, request, transfer, out.error);
   if (out.body.status != Status::done) {
@@ -87,17 +87,17 @@ GetResult get(int sock, int dst, std::string_view request, const GetOptions& opt
   out.parse_error = scanner.parse_error();
   out.head_bytes = scanner.consumed();
   if (scanner.status() != ScanStatus::done) {
-    out.outcome = GetResult::Outcome::head_failed;
+    out.outcome = FetchResult::Outcome::head_failed;
     out.error = scanner.error();
     return out;
   }
-  const Response& response = scanner.response();
+  const http::Response& response = scanner.response();
   out.status_code = response.status;
-  out.framing = body_framing(response.status, scanner.headers(), scanner.num_headers());
+  out.framing = http::body_framing(response.status, scanner.headers(), scanner.num_headers());
   bool accepted =
       options.accept ? options.accept(response) : response.status >= 200 && response.status <= 299;
   if (!accepted) {
-    out.outcome = GetResult::Outcome::refused;
+    out.outcome = FetchResult::Outcome::refused;
     return out;
   }
 
@@ -109,9 +109,9 @@ GetResult get(int sock, int dst, std::string_view request, const GetOptions& opt
   pump_body(body, body_options);
   out.body = body.result();
   out.body_error = body.body_error();
-  if (out.parse_error == ParseError::none) out.parse_error = body.parse_error();
-  out.outcome = out.body.ok() ? GetResult::Outcome::done : GetResult::Outcome::body_failed;
+  if (out.parse_error == http::ParseError::none) out.parse_error = body.parse_error();
+  out.outcome = out.body.ok() ? FetchResult::Outcome::done : FetchResult::Outcome::body_failed;
   return out;
 }
 
-}  // namespace bytepump::http
+}  // namespace bytepump
