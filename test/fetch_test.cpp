@@ -1,6 +1,7 @@
 #include "bytepump/fetch.hpp"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -133,6 +134,50 @@ TEST(Fetch, AServerThatSaysNothingStallsOutAndAClosedOneFailsTheRequest) {
   auto r = fetch(sock.ours, dst.ours, kRequest);
   EXPECT_EQ(r.outcome, Outcome::request_failed);
   EXPECT_EQ(r.error, EPIPE);
+}
+
+TEST(Fetch, AnEventLoopDrivesTheStepMachineAndSeesEveryPhaseWait) {
+  FdPair sock = stream_pair(Kind::unix_socket, true);
+  FdPair dst = pipe_pair(false);
+  std::string body = pattern(2000000, 5);  // more than the pipes hold: the body waits on dst
+  std::thread server([&] {
+    read_request(sock.peer);
+    std::this_thread::sleep_for(20ms);  // the head waits on the socket first
+    write_all(sock.peer, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
+                             "\r\n\r\n" + body);
+  });
+  auto reader = std::async(std::launch::async, [fd = dst.peer] { return read_all(fd); });
+  std::uint64_t reported = 0;
+  int upstream_waits = 0;
+  {
+    Fetch machine(sock.ours, dst.ours, kRequest);
+    for (;;) {
+      Step s = machine.step();
+      reported = machine.result().bytes_written;
+      if (s.kind == Step::Kind::done) break;
+      if (s.kind == Step::Kind::more) continue;
+      if (s.side == Side::upstream) ++upstream_waits;
+      pollfd p{s.fd, static_cast<short>(s.interest == Interest::readable ? POLLIN : POLLOUT), 0};
+      ASSERT_GE(::poll(&p, 1, 10000), 1) << "the machine waits on an fd that never becomes ready";
+    }
+    EXPECT_EQ(machine.outcome().outcome, FetchResult::Outcome::done);
+    EXPECT_EQ(machine.outcome().body.bytes_written, body.size());
+  }
+  server.join();
+  ::close(dst.ours);
+  dst.ours = -1;
+  EXPECT_EQ(reader.get(), body);
+  EXPECT_EQ(reported, body.size());
+  EXPECT_GE(upstream_waits, 1);
+}
+
+TEST(Fetch, ReportsBodyProgressThroughTheOptions) {
+  FetchOptions options;
+  std::uint64_t progress = 0;
+  options.transfer.progress = [&](std::uint64_t n) { progress += n; };
+  auto e = exchange("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nprogres", options);
+  EXPECT_EQ(e.result.outcome, FetchResult::Outcome::done);
+  EXPECT_EQ(progress, 7u);
 }
 
 }  // namespace

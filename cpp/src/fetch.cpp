@@ -1,11 +1,10 @@
 #include "bytepump/fetch.hpp"
 
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 
-#include "bytepump/http_body.hpp"
+#include "bytepump/detail/drive.hpp"
 #include "bytepump/sigpipe.hpp"
 
 namespace bytepump {
@@ -26,92 +25,149 @@ const char* to_string(FetchResult::Outcome outcome) noexcept {
   return "unknown";
 }
 
-namespace {
+Fetch::Fetch(int sock, int dst, std::string request, FetchOptions options) noexcept
+    : sock_(sock), dst_(dst), request_(std::move(request)), options_(std::move(options)) {
+  progress_.status = Status::running;
+}
 
-// Writes all of `request`, waiting with poll for at most the upstream stall
-// timeout between bytes; Status::done, or why it stopped (errno in `error`).
-Status send_request(int sock, std::string_view request, const Options& options, int& error) {
-  StallClock clock(options.upstream_timeout, std::nullopt);
-  Result progress;
-  while (!request.empty()) {
-    if (options.canceller && options.canceller->cancelled()) return Status::cancelled;
-    ssize_t n = ::send(sock, request.data(), request.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+Fetch::~Fetch() { finish(); }
+
+Step Fetch::end() noexcept {
+  phase_ = Phase::ended;
+  progress_.status = out_.outcome == FetchResult::Outcome::done ? Status::done : Status::error;
+  return Step{};
+}
+
+Step Fetch::step() noexcept {
+  switch (phase_) {
+    case Phase::request:
+      return send_request();
+    case Phase::head:
+      return scan_head();
+    case Phase::body:
+      return move_body();
+    case Phase::ended:
+      break;
+  }
+  return Step{};
+}
+
+Step Fetch::send_request() noexcept {
+  while (sent_ < request_.size()) {
+    ssize_t n = ::send(sock_, request_.data() + sent_, request_.size() - sent_,
+                       MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
-      request.remove_prefix(static_cast<std::size_t>(n));
-      progress.bytes_read += static_cast<std::uint64_t>(n);
+      sent_ += static_cast<std::size_t>(n);
+      progress_.bytes_read += static_cast<std::uint64_t>(n);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-      error = errno;
-      return Status::error;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return Step{Step::Kind::wait, sock_, Interest::writable, Side::upstream};
     }
-    auto left = clock.remaining(progress, Side::upstream);
-    if (left && left->count() <= 0) return Status::timeout_upstream;
-    pollfd fds[2] = {{sock, POLLOUT, 0}, {-1, POLLIN, 0}};
-    if (options.canceller) fds[1].fd = options.canceller->fd();
-    timespec ts;
-    if (left) {
-      ts.tv_sec = static_cast<time_t>(left->count() / 1000000000);
-      ts.tv_nsec = static_cast<long>(left->count() % 1000000000);
-    }
-    if (::ppoll(fds, 2, left ? &ts : nullptr, nullptr) < 0 && errno != EINTR) {
-      error = errno;
-      return Status::error;
-    }
+    out_.error = n < 0 ? errno : EIO;
+    out_.body.status = Status::error;
+    out_.body.error = out_.error;
+    out_.body.error_side = Side::upstream;
+    out_.outcome = FetchResult::Outcome::request_failed;
+    return end();
   }
-  return Status::done;
+  phase_ = Phase::head;
+  scanner_.emplace(sock_, options_.limits);
+  return scan_head();
 }
 
-}  // namespace
-
-FetchResult fetch(int sock, int dst, std::string_view request, const FetchOptions& options) {
-  SigpipeGuard sigpipe;
-  FetchResult out;
-  const Options& transfer = options.transfer;
-  out.body.status = send_request(sock, request, transfer, out.error);
-  if (out.body.status != Status::done) {
-    out.body.error = out.error;
-    out.body.error_side = Side::upstream;
-    return out;
+Step Fetch::scan_head() noexcept {
+  Step step = scanner_->step();
+  progress_.bytes_read = sent_ + scanner_->consumed();
+  ScanStatus status = scanner_->status();
+  if (status == ScanStatus::running) return step;
+  out_.head_status = status;
+  out_.parse_error = scanner_->parse_error();
+  out_.head_bytes = scanner_->consumed();
+  if (status != ScanStatus::done) {
+    out_.outcome = FetchResult::Outcome::head_failed;
+    out_.error = scanner_->error();
+    return end();
   }
-  out.body.status = Status::running;
-
-  HeadScanner scanner(sock, options.limits);
-  ScanOptions scan;
-  scan.limits = options.limits;
-  scan.timeout = transfer.upstream_timeout;
-  scan.canceller = transfer.canceller;
-  skip_headers(scanner, scan);
-  out.head_status = scanner.status();
-  out.parse_error = scanner.parse_error();
-  out.head_bytes = scanner.consumed();
-  if (scanner.status() != ScanStatus::done) {
-    out.outcome = FetchResult::Outcome::head_failed;
-    out.error = scanner.error();
-    return out;
-  }
-  const http::Response& response = scanner.response();
-  out.status_code = response.status;
-  out.framing = http::body_framing(response.status, scanner.headers(), scanner.num_headers());
-  bool accepted =
-      options.accept ? options.accept(response) : response.status >= 200 && response.status <= 299;
+  const http::Response& response = scanner_->response();
+  out_.status_code = response.status;
+  out_.framing = http::body_framing(response.status, scanner_->headers(), scanner_->num_headers());
+  bool accepted = options_.accept ? options_.accept(response)
+                                  : response.status >= 200 && response.status <= 299;
   if (!accepted) {
-    out.outcome = FetchResult::Outcome::refused;
-    return out;
+    out_.outcome = FetchResult::Outcome::refused;
+    return end();
   }
-
-  Options body_options = transfer;
+  Options body_options = options_.transfer;
   body_options.length.reset();
   body_options.offset.reset();
   body_options.prefix = {};
-  HttpBody body(sock, dst, out.framing, body_options);
-  pump_body(body, body_options);
-  out.body = body.result();
-  out.body_error = body.body_error();
-  if (out.parse_error == http::ParseError::none) out.parse_error = body.parse_error();
-  out.outcome = out.body.ok() ? FetchResult::Outcome::done : FetchResult::Outcome::body_failed;
-  return out;
+  phase_ = Phase::body;
+  body_.emplace(sock_, dst_, out_.framing, body_options);
+  return move_body();
+}
+
+Step Fetch::move_body() noexcept {
+  Step step = body_->step();
+  const Result& r = body_->result();
+  progress_.bytes_read = sent_ + out_.head_bytes + r.bytes_read;
+  progress_.bytes_written = r.bytes_written;
+  if (step.kind != Step::Kind::done) return step;
+  body_->finish();
+  out_.body = body_->result();
+  out_.body_error = body_->body_error();
+  if (out_.parse_error == http::ParseError::none) out_.parse_error = body_->parse_error();
+  out_.outcome = out_.body.ok() ? FetchResult::Outcome::done : FetchResult::Outcome::body_failed;
+  return end();
+}
+
+void Fetch::abort(Status why, int error) noexcept {
+  switch (phase_) {
+    case Phase::request:
+      out_.error = error;
+      out_.body.status = why;
+      out_.body.error = error;
+      out_.body.error_side = why == Status::timeout_upstream ? Side::upstream : Side::none;
+      out_.outcome = FetchResult::Outcome::request_failed;
+      end();
+      break;
+    case Phase::head:
+      scanner_->abort(why == Status::timeout_upstream || why == Status::timeout_downstream
+                          ? ScanStatus::timeout
+                      : why == Status::error ? ScanStatus::error
+                                             : ScanStatus::cancelled,
+                      error);
+      scan_head();
+      break;
+    case Phase::body:
+      body_->abort(why, error);
+      move_body();
+      break;
+    case Phase::ended:
+      break;
+  }
+}
+
+void Fetch::finish() noexcept {
+  if (phase_ != Phase::ended) abort(Status::cancelled);
+  if (body_) body_->finish();
+}
+
+FetchResult fetch(int sock, int dst, std::string_view request, const FetchOptions& options) {
+  SigpipeGuard sigpipe;
+  Fetch machine(sock, dst, std::string(request), options);
+  const Options& transfer = options.transfer;
+  auto end = detail::drive(machine, transfer.upstream_timeout, transfer.downstream_timeout,
+                           transfer.canceller, [&](std::uint64_t delta) {
+                             if (transfer.progress) transfer.progress(delta);
+                           });
+  if (end != detail::DriveEnd::done) {
+    int error = end == detail::DriveEnd::poll_failed ? errno : 0;
+    machine.abort(detail::stopped_status(end), error);
+  }
+  machine.finish();
+  return machine.outcome();
 }
 
 }  // namespace bytepump

@@ -3,11 +3,15 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "bytepump/body_decoder.hpp"
 #include "bytepump/head_parser.hpp"
 #include "bytepump/head_scanner.hpp"
+#include "bytepump/http_body.hpp"
 #include "bytepump/http_parser.hpp"
 #include "bytepump/pump.hpp"
 
@@ -46,12 +50,55 @@ struct FetchResult {
 
 BYTEPUMP_API const char* to_string(FetchResult::Outcome outcome) noexcept;
 
-// One HTTP/1.x GET over an already connected stream socket, blocking (poll):
-// writes `request` (the caller's request line, fields and empty line), reads
-// the response head off the socket exactly (HeadScanner: interim heads
-// skipped, limits kept), and if accept() says so moves the body into `dst`
-// by its framing (HttpBody: spliced, a short body refused). Nothing after
-// the body is read. The socket stays open, and the caller's.
+// One HTTP/1.x GET over an already connected stream socket, as a step
+// machine: writes `request` (the caller's request line, fields and empty
+// line), reads the response head off the socket exactly (HeadScanner:
+// interim heads skipped, limits kept), and if accept() says so moves the
+// body into `dst` by its framing (HttpBody: spliced, a short body refused).
+// Nothing after the body is read. The socket stays open, and the caller's.
+// step() says what it waits for, as Pump::step does; the fetch has ended
+// when it returns done: see outcome().
+class BYTEPUMP_API Fetch {
+ public:
+  Fetch(int sock, int dst, std::string request, FetchOptions options = {}) noexcept;
+  ~Fetch();
+  Fetch(const Fetch&) = delete;
+  Fetch& operator=(const Fetch&) = delete;
+
+  Step step() noexcept;
+  // Ends a running fetch with `why` (a stall timeout, cancelled, or error
+  // with the driver's errno), in whichever phase it is.
+  void abort(Status why, int error = 0) noexcept;
+  void finish() noexcept;
+
+  const FetchResult& outcome() const noexcept { return out_; }
+  // Progress counts for a driver's StallClock and progress callback:
+  // bytes_read counts the request sent and everything read off the socket,
+  // bytes_written the body delivered.
+  const Result& result() const noexcept { return progress_; }
+
+ private:
+  enum class Phase : std::uint8_t { request, head, body, ended };
+
+  Step send_request() noexcept;
+  Step scan_head() noexcept;
+  Step move_body() noexcept;
+  Step end() noexcept;
+
+  int sock_;
+  int dst_;
+  std::string request_;
+  std::size_t sent_ = 0;
+  FetchOptions options_;
+  Phase phase_ = Phase::request;
+  std::optional<HeadScanner> scanner_;
+  std::optional<HttpBody> body_;
+  FetchResult out_;
+  Result progress_;
+};
+
+// Runs one Fetch to the end, blocking (poll), with the stall timeouts,
+// canceller and progress callback of options.transfer.
 BYTEPUMP_API FetchResult fetch(int sock, int dst, std::string_view request,
                                const FetchOptions& options = {});
 
