@@ -9,7 +9,6 @@
 
 #include "bytepump/detail/drive.hpp"
 #include "bytepump/detail/syscalls.hpp"
-#include "bytepump/sigpipe.hpp"
 
 namespace bytepump {
 
@@ -175,16 +174,6 @@ Step ChunkedBody::step() noexcept {
   return Step{};
 }
 
-void pump_chunked(ChunkedBody& body, const Options& options) {
-  SigpipeGuard sigpipe;
-  auto end = detail::drive(body, options.upstream_timeout, options.downstream_timeout,
-                           options.canceller, [&](std::uint64_t delta) {
-                             if (options.progress) options.progress(delta);
-                           });
-  if (end != detail::DriveEnd::done) {
-    int error = end == detail::DriveEnd::poll_failed ? errno : 0;
-    body.abort(detail::stopped_status(end), error);
-  }
-}
+void pump_chunked(ChunkedBody& body, const Options& options) { detail::run_to_end(body, options); }
 
 }  // namespace bytepump

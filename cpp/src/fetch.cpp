@@ -5,7 +5,6 @@
 #include <cerrno>
 
 #include "bytepump/detail/drive.hpp"
-#include "bytepump/sigpipe.hpp"
 
 namespace bytepump {
 
@@ -155,17 +154,8 @@ void Fetch::finish() noexcept {
 }
 
 FetchResult fetch(int sock, int dst, std::string_view request, const FetchOptions& options) {
-  SigpipeGuard sigpipe;
   Fetch machine(sock, dst, std::string(request), options);
-  const Options& transfer = options.transfer;
-  auto end = detail::drive(machine, transfer.upstream_timeout, transfer.downstream_timeout,
-                           transfer.canceller, [&](std::uint64_t delta) {
-                             if (transfer.progress) transfer.progress(delta);
-                           });
-  if (end != detail::DriveEnd::done) {
-    int error = end == detail::DriveEnd::poll_failed ? errno : 0;
-    machine.abort(detail::stopped_status(end), error);
-  }
+  detail::run_to_end(machine, options.transfer);
   machine.finish();
   return machine.outcome();
 }

@@ -1,7 +1,6 @@
 #include "bytepump/http_body.hpp"
 
 #include "bytepump/detail/drive.hpp"
-#include "bytepump/sigpipe.hpp"
 
 namespace bytepump {
 
@@ -95,15 +94,7 @@ std::size_t HttpBody::prefix_left() const noexcept {
 }
 
 void pump_body(HttpBody& body, const Options& options) {
-  SigpipeGuard sigpipe;
-  auto end = detail::drive(body, options.upstream_timeout, options.downstream_timeout,
-                           options.canceller, [&](std::uint64_t delta) {
-                             if (options.progress) options.progress(delta);
-                           });
-  if (end != detail::DriveEnd::done) {
-    int error = end == detail::DriveEnd::poll_failed ? errno : 0;
-    body.abort(detail::stopped_status(end), error);
-  }
+  detail::run_to_end(body, options);
   body.finish();
 }
 

@@ -13,7 +13,6 @@
 
 #include "bytepump/detail/drive.hpp"
 #include "bytepump/detail/syscalls.hpp"
-#include "bytepump/sigpipe.hpp"
 
 namespace bytepump {
 namespace {
@@ -505,16 +504,8 @@ std::optional<std::chrono::nanoseconds> StallClock::remaining(const Result& resu
 }
 
 Result pump(int src_fd, int dst_fd, const Options& options) {
-  SigpipeGuard sigpipe;
   Pump p(src_fd, dst_fd, options);
-  auto end = detail::drive(p, options.upstream_timeout, options.downstream_timeout,
-                           options.canceller, [&](std::uint64_t delta) {
-                             if (options.progress) options.progress(delta);
-                           });
-  if (end != detail::DriveEnd::done) {
-    int error = end == detail::DriveEnd::poll_failed ? errno : 0;
-    p.abort(detail::stopped_status(end), error);
-  }
+  detail::run_to_end(p, options);
   return p.result();
 }
 

@@ -10,6 +10,7 @@
 
 #include "bytepump/canceller.hpp"
 #include "bytepump/pump.hpp"
+#include "bytepump/sigpipe.hpp"
 
 namespace bytepump::detail {
 
@@ -74,6 +75,22 @@ DriveEnd drive(Machine& machine, std::optional<std::chrono::nanoseconds> upstrea
     }
     // Only EFAULT/EINVAL/ENOMEM: nothing a retry fixes.
     if (::ppoll(fds, nfds, tsp, nullptr) < 0 && errno != EINTR) return DriveEnd::poll_failed;
+  }
+}
+
+// Drives a Pump-like machine to its end under `options` (stall timeouts,
+// canceller, progress callback) with SIGPIPE blocked, and ends it with the
+// matching status when the drive stopped it early.
+template <typename Machine>
+void run_to_end(Machine& machine, const Options& options) {
+  SigpipeGuard sigpipe;
+  auto end = drive(machine, options.upstream_timeout, options.downstream_timeout, options.canceller,
+                   [&](std::uint64_t delta) {
+                     if (options.progress) options.progress(delta);
+                   });
+  if (end != DriveEnd::done) {
+    int error = end == DriveEnd::poll_failed ? errno : 0;
+    machine.abort(stopped_status(end), error);
   }
 }
 
