@@ -51,7 +51,7 @@ RSpec.describe "every fetch path", :integration do
       r = Bytepump.fetch(server.url(path), **options)
       [received.call, r.bytes_written, r.crc32, :ok]
     rescue Bytepump::Error => e
-      [received.call, e.bytes_written, nil, e.class, e.message.sub(%r{\AGET \S+: }, "")]
+      [received.call, e.bytes_written, nil, e.class, e.message.sub(/\AGET \S+: /, "")]
     end
   end
 
