@@ -355,14 +355,27 @@ RSpec.describe "IO#splice_from and Bytepump.fetch", :integration do
       "/malformed" => "HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n",
       "/huge" => "HTTP/1.1 200 OK\r\nX: #{'h' * 2000}\r\n\r\n",
       "/cut" => "HTTP/1.1 200 OK\r\nContent-Le",
-      "/cut-malformed" => "HTTP/1.1 200 OK\r\nX: y\r\n\rZ" # never a head, however it arrives
+      "/cut-malformed" => "HTTP/1.1 200 OK\r\nX: y\r\n\rZ", # never a head, however it arrives
+      "/stall" => "HTTP/1.1 200 OK\r\n"
     }
 
-    before { upstream(tls: true) { |path, c, _| c.write(heads.fetch(path)) } }
+    before do
+      upstream(tls: true) do |path, c, _|
+        c.write(heads.fetch(path))
+        sleep 1 if path == "/stall"
+      end
+    end
 
     def fetch_tls(path)
       Bytepump.fetch(@upstream.url(path), into: StringIO.new, ssl_context: @upstream.client_context,
                                           head_limit: 1024)
+    end
+
+    it "names the URL when the server stalls in the head, as the http path does" do
+      url = @upstream.url("/stall")
+      expect do
+        Bytepump.fetch(url, into: StringIO.new, ssl_context: @upstream.client_context, timeout: 0.3)
+      end.to raise_error(Bytepump::UpstreamTimeout, "GET #{url}: the server sent nothing for 0.3s in the response head")
     end
 
     it "skips interim heads and counts them" do

@@ -104,7 +104,7 @@ module Bytepump
       begin
         sock.write(HTTP::Request.build(uri, headers))
         reader = sock.is_a?(IO) ? nil : HTTP::Reader.new(sock, @timeouts[:upstream_timeout])
-        response = reader ? read_head(uri, reader) : scan_head(uri, sock)
+        response = response_head(uri, sock, reader)
         return redirect(uri, response) if response.redirect?
 
         check_status(uri, response)
@@ -114,13 +114,18 @@ module Bytepump
       end
     end
 
+    # The final response head, off the socket (http) or through OpenSSL.
+    def response_head(uri, sock, reader)
+      reader ? read_head(uri, reader) : scan_head(uri, sock)
+    rescue UpstreamTimeout
+      raise UpstreamTimeout, "GET #{uri}: the server sent nothing for #{@timeouts[:upstream_timeout]}s " \
+                             "in the response head"
+    end
+
     def scan_head(uri, sock)
       Bytepump.skip_headers(sock, @head_limit, timeout: @timeouts[:upstream_timeout], max_headers: MAX_HEADERS)
     rescue SystemCallError => e
       raise e.class, "GET #{uri}: reading the response head: #{e.message.sub(/\A.*? - /, '')}"
-    rescue UpstreamTimeout
-      raise UpstreamTimeout, "GET #{uri}: the server sent nothing for #{@timeouts[:upstream_timeout]}s " \
-                             "in the response head"
     end
 
     # The head of an https response, through the same native parser (limits,
