@@ -61,6 +61,20 @@ TEST(HeadParser, SkipsInterimHeadsButNot101) {
   EXPECT_EQ(upgrade.next("HTTP/1.1 101 Switching Protocols\r\n\r\n").kind, Kind::final);
 }
 
+TEST(HeadParser, A1xxHeadInHttp10IsMalformed) {
+  // HTTP/1.0 has no 1xx; llhttp ends the message there, so bytepump refuses
+  // rather than read a body after it (found by the llhttp differential).
+  for (const char* wire : {"HTTP/1.0 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nbody",
+                           "HTTP/1.0 101 Switching Protocols\r\n\r\n", "HTTP/1.0 103\r\n\r\n"}) {
+    HeadParser parser;
+    std::string rest;
+    EXPECT_EQ(feed(parser, wire, rest).kind, Kind::malformed) << wire;
+    EXPECT_EQ(parser.parse_error(), ParseError::interim_in_http10) << wire;
+  }
+  HeadParser http10;
+  EXPECT_EQ(http10.next("HTTP/1.0 200 OK\r\n\r\n").kind, Kind::final);
+}
+
 TEST(HeadParser, SizeLimitCoversInterimHeads) {
   HeadParser parser(HeadLimits{2 * 25 + 20, 10});
   std::string rest;

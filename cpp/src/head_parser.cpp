@@ -34,10 +34,19 @@ HeadParser::Step HeadParser::next(std::string_view head) noexcept {
     }
     return s;
   }
+  bool informational = response_.status >= 100 && response_.status < 200;
+  if (informational && response_.minor_version == 0) {
+    // HTTP/1.0 has no 1xx: whatever follows it can't be framed with any
+    // confidence (llhttp takes the connection as ended there).
+    response_.error = ParseError::interim_in_http10;
+    finished_ = true;
+    s.kind = Step::Kind::malformed;
+    return s;
+  }
   s.consumed = static_cast<std::size_t>(r);
   consumed_ += s.consumed;
   last_len_ = 0;
-  if (response_.status >= 100 && response_.status < 200 && response_.status != 101) {
+  if (informational && response_.status != 101) {
     ++interim_;
     s.kind = Step::Kind::interim;
   } else {

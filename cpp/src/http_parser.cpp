@@ -208,6 +208,8 @@ const char* to_string(ParseError error) noexcept {
       return "malformed chunk extension";
     case ParseError::bad_chunk_end:
       return "chunk data not followed by CRLF";
+    case ParseError::interim_in_http10:
+      return "1xx response labelled HTTP/1.0";
   }
   return "unknown error";
 }

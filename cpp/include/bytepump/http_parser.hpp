@@ -18,18 +18,19 @@ constexpr long kIncomplete = -2;
 
 enum class ParseError : std::uint8_t {
   none,
-  bad_status_line,   // not "HTTP/1.x NNN [reason]"
-  bad_version,       // an HTTP version other than 1.0 / 1.1
-  bad_status_code,   // not three digits, or below 100
-  bad_reason,        // a control character in the reason phrase
-  bad_line_ending,   // a CR not followed by LF
-  bad_header_name,   // an empty name, a non-token character, or space before ':'
-  bad_header_value,  // a control character in a field value
-  fold_at_start,     // a continuation line with no field before it
-  too_many_headers,  // more fields than the caller's array holds
-  bad_chunk_size,    // not hex digits, or too large
-  bad_chunk_ext,     // a control character in a chunk extension
-  bad_chunk_end,     // chunk data not followed by CRLF
+  bad_status_line,    // not "HTTP/1.x NNN [reason]"
+  bad_version,        // an HTTP version other than 1.0 / 1.1
+  bad_status_code,    // not three digits, or below 100
+  bad_reason,         // a control character in the reason phrase
+  bad_line_ending,    // a CR not followed by LF
+  bad_header_name,    // an empty name, a non-token character, or space before ':'
+  bad_header_value,   // a control character in a field value
+  fold_at_start,      // a continuation line with no field before it
+  too_many_headers,   // more fields than the caller's array holds
+  bad_chunk_size,     // not hex digits, or too large
+  bad_chunk_ext,      // a control character in a chunk extension
+  bad_chunk_end,      // chunk data not followed by CRLF
+  interim_in_http10,  // a 1xx head labelled HTTP/1.0, which has no 1xx (RFC 9110 section 15.2)
 };
 
 BYTEPUMP_API const char* to_string(ParseError error) noexcept;
