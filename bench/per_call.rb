@@ -62,15 +62,15 @@ Dir.mktmpdir do |dir|
     ours, theirs = UNIXSocket.pair
     child = drain(theirs, ours)
     theirs.close
-    file = File.open(path, "rb")
     results = Hash.new { |h, k| h[k] = [] }
-    ROUNDS.times do |i|
-      order = METHODS.keys.rotate(i % METHODS.size)
-      order.each { |method| results[method] << round(method, file, ours, calls, size) }
+    File.open(path, "rb") do |file|
+      ROUNDS.times do |i|
+        order = METHODS.keys.rotate(i % METHODS.size)
+        order.each { |method| results[method] << round(method, file, ours, calls, size) }
+      end
     end
     ours.close
     Process.wait(child)
-    file.close
     base = median(results["IO.copy_stream"].map(&:first))
     puts "#{label} file -> UNIX socket, #{calls} calls x #{ROUNDS} alternated rounds:"
     METHODS.each_key do |method|
