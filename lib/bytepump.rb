@@ -31,6 +31,7 @@ module Bytepump
     # extended with Bytepump::TransferError (side, result, counts).
     def pump(src, dst, timeout: nil, upstream_timeout: timeout, downstream_timeout: timeout,
              length: nil, offset: nil, pipe_size: nil, &block)
+      check_timeout(:timeout, timeout) # named as the caller passed it
       upstream_timeout = check_timeout(:upstream_timeout, upstream_timeout)
       downstream_timeout = check_timeout(:downstream_timeout, downstream_timeout)
       check_count(:length, length)
@@ -109,20 +110,7 @@ module Bytepump
     def writable?(dst) = dst.is_a?(IO) || dst.respond_to?(:write)
 
     # Returns the timeout to use: nil (none) for nil or Float::INFINITY.
-    def check_timeout(name, value)
-      return if value.nil?
-      raise TypeError, "#{name} must be Numeric seconds or nil (got #{value.inspect})" unless value.is_a?(Numeric)
-      unless value.real? && value >= 0 && !value.to_f.nan?
-        raise ArgumentError, "#{name} must be a number of seconds >= 0 or nil (got #{value.inspect})"
-      end
-
-      value.to_f.infinite? ? nil : value
-    end
-
-    def check_count(name, value)
-      return if value.nil?
-      raise TypeError, "#{name} must be an Integer or nil (got #{value.inspect})" unless value.is_a?(Integer)
-      raise ArgumentError, "#{name} must be >= 0 (got #{value})" if value.negative?
-    end
+    def check_timeout(name, value) = Native.check_timeout(name, value)
+    def check_count(name, value) = Native.check_count(name, value)
   end
 end

@@ -234,11 +234,14 @@ RSpec.describe "IO#splice_to" do
       dst, = destination(:file)
       expect do
         src.splice_to(dst, "5")
-      end.to raise_error(TypeError, /upstream_timeout must be Numeric seconds or nil \(got "5"\)/)
+      end.to raise_error(TypeError, 'timeout must be Numeric seconds or nil (got "5")')
       expect do
         src.splice_to(dst, -1)
-      end.to raise_error(ArgumentError, /upstream_timeout must be a number of seconds >= 0 or nil \(got -1\)/)
-      expect { src.splice_to(dst, Float::NAN) }.to raise_error(ArgumentError, /upstream_timeout .* \(got NaN\)/)
+      end.to raise_error(ArgumentError, "timeout must be a number of seconds >= 0 or nil (got -1)")
+      expect { src.splice_to(dst, Float::NAN) }.to raise_error(ArgumentError, /\Atimeout .* \(got NaN\)/)
+      expect { src.splice_to(StringIO.new, "5") }.to raise_error(TypeError, /\Atimeout must be Numeric/)
+      expect { Bytepump.pump(src, dst, downstream_timeout: -2) }
+        .to raise_error(ArgumentError, /\Adownstream_timeout must be .* \(got -2\)/)
       expect { src.splice_to(dst, length: -1) }.to raise_error(ArgumentError, "length must be >= 0 (got -1)")
       expect { src.splice_to(dst, length: 1.5) }.to raise_error(TypeError, "length must be an Integer or nil (got 1.5)")
       expect { src.splice_to(dst, offset: "0") }.to raise_error(TypeError, /offset must be an Integer/)
@@ -256,6 +259,26 @@ RSpec.describe "IO#splice_to" do
       r, w = track(*IO.pipe)
       expect { r.splice_to(r) }.to raise_error(ArgumentError, "src and dst are the same object")
       w.close
+    end
+  end
+
+  describe "the call itself" do
+    it "allocates no Ruby object for a transfer between two IOs" do
+      src = source(:file, pattern(4096))
+      dst, peer = track(*UNIXSocket.pair)
+      src.splice_to(dst) # warm up: method caches, the pipe pool
+      peer.readpartial(8192)
+      GC.disable
+      before = GC.stat(:total_allocated_objects)
+      20.times do
+        src.rewind
+        src.splice_to(dst)
+      end
+      allocated = GC.stat(:total_allocated_objects) - before
+      expect(allocated).to be <= 20
+      expect(peer.read_nonblock(200_000).bytesize).to eq(20 * 4096)
+    ensure
+      GC.enable
     end
   end
 

@@ -136,6 +136,42 @@ TEST(Pump, FileSourcePositionEndsAfterLastByteDelivered) {
   ::close(dst);
 }
 
+TEST(Pump, AFileIsReadUpToItsSizeAtTheStartUnlessToldToFollowIt) {
+  for (bool stop_at_size : {true, false}) {
+    int src = temp_file("first");
+    FdPair dst = pipe_pair(false);
+    Options o;
+    o.stop_at_size = stop_at_size;
+    Pump p(src, dst.ours, o);
+    // The file grows after the transfer started.
+    ASSERT_EQ(::pwrite(src, "+more", 5, 5), 5);
+    while (p.step().kind != Step::Kind::done) {
+    }
+    p.finish();
+    ASSERT_TRUE(p.result().ok());
+    ::close(dst.ours);
+    dst.ours = -1;
+    EXPECT_EQ(read_all(dst.peer), stop_at_size ? "first" : "first+more") << stop_at_size;
+    EXPECT_EQ(::lseek(src, 0, SEEK_CUR), stop_at_size ? 5 : 10);
+    ::close(src);
+  }
+}
+
+TEST(Pump, AFileThatReportsSizeZeroIsReadToItsEnd) {
+  int src = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(src, 0);
+  struct stat st;
+  ASSERT_EQ(::fstat(src, &st), 0);
+  ASSERT_EQ(st.st_size, 0);
+  int dst = temp_file();
+  Result r = pump(src, dst);
+  ASSERT_TRUE(r.ok()) << to_string(r.status) << r.error;
+  EXPECT_GT(r.bytes_written, 0u);
+  EXPECT_NE(read_file(dst).find("Name:"), std::string::npos);
+  ::close(src);
+  ::close(dst);
+}
+
 TEST(Pump, ExplicitOffsetLeavesFilePositionAlone) {
   const std::string data = pattern(10000);
   int src = temp_file(data);

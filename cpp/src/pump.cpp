@@ -118,6 +118,7 @@ Pump::Pump(int src_fd, int dst_fd, const Options& options) noexcept
   if (S_ISREG(src_st.st_mode)) {
     src_file_ = true;
     src_size_ = static_cast<std::uint64_t>(src_st.st_size);
+    stop_at_size_ = options.stop_at_size && src_size_ > 0;
     if (options.offset) {
       pos_ = static_cast<loff_t>(*options.offset);
     } else {
@@ -169,13 +170,17 @@ Pump::~Pump() {
 }
 
 bool Pump::reading_done() const noexcept {
-  return src_eof_ || (length_ && result_.bytes_read >= *length_);
+  return src_eof_ || (length_ && result_.bytes_read >= *length_) ||
+         (stop_at_size_ && static_cast<std::uint64_t>(pos_) >= src_size_);
 }
 
 std::size_t Pump::want(std::size_t cap) const noexcept {
-  if (!length_) return cap;
-  std::uint64_t left = *length_ - result_.bytes_read;
-  return left < cap ? static_cast<std::size_t>(left) : cap;
+  std::uint64_t left = cap;
+  if (length_) left = std::min<std::uint64_t>(left, *length_ - result_.bytes_read);
+  if (stop_at_size_ && static_cast<std::uint64_t>(pos_) < src_size_) {
+    left = std::min<std::uint64_t>(left, src_size_ - static_cast<std::uint64_t>(pos_));
+  }
+  return static_cast<std::size_t>(left);
 }
 
 // SPLICE_F_MORE only when more data is known to follow: it corks the last

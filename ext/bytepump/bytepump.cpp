@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -395,22 +396,11 @@ VALUE build_result(const bytepump::Result& r, bytepump::BodyError body_error,
   return rb_obj_freeze(result);
 }
 
-// Bytepump::Native.pump(src, dst, options) { |bytes| } => Bytepump::Result
-// options is a Native::Options: upstream_timeout, downstream_timeout, length,
-// offset, pipe_size, crc32 (nil, or the CRC to continue from), framing (nil,
-// or an HTTP body's: :length (of `length` bytes), :chunked, :close, :none;
-// the body is then moved by http::HttpBody, offset unused). Arguments are
-// validated by lib/; this checks only what needs the IO itself.
-VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE options) {
-  VALUE cOptions = rb_const_get(mNative, rb_intern("Options"));
-  if (!rb_obj_is_kind_of(options, cOptions)) {
-    rb_raise(rb_eTypeError, "Native.pump: options must be a Bytepump::Native::Options");
-  }
-  auto option = [options](OptionField f) { return rb_ivar_get(options, id_option_fields[f]); };
-  VALUE upstream_timeout = option(opt_upstream_timeout),
-        downstream_timeout = option(opt_downstream_timeout), length = option(opt_length),
-        offset = option(opt_offset), pipe_size = option(opt_pipe_size), crc32 = option(opt_crc32),
-        framing = option(opt_framing);
+// The transfer behind Native.pump and Native.splice, once the arguments are
+// plain data in `a` (framing set when `http_body`): checks the IOs, takes
+// the read-ahead, runs the machine on duplicated fds, gives back what a body
+// did not use.
+TransferOut transfer(VALUE src, VALUE dst, PumpArgs& a, bool http_body) {
   Check_Type(src, T_FILE);
   Check_Type(dst, T_FILE);
   rb_io_t* src_fptr;
@@ -424,19 +414,6 @@ VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE options) {
   if (rb_io_descriptor(src) == rb_io_descriptor(dst_io)) {
     rb_raise(rb_eArgError, "src and dst are the same file descriptor");
   }
-
-  PumpArgs a{};
-  a.has_length = !NIL_P(length);
-  a.length = a.has_length ? NUM2ULL(length) : 0;
-  a.has_offset = !NIL_P(offset);
-  a.offset = a.has_offset ? NUM2ULL(offset) : 0;
-  a.upstream_timeout = timeout_arg(upstream_timeout);
-  a.downstream_timeout = timeout_arg(downstream_timeout);
-  a.pipe_size = NIL_P(pipe_size) ? 0 : NUM2SIZET(pipe_size);
-  a.crc = !NIL_P(crc32);
-  a.crc_seed = a.crc ? static_cast<std::uint32_t>(NUM2ULONG(crc32)) : 0;
-  bool http_body = !NIL_P(framing);
-  if (http_body) a.framing = framing_arg(framing, a.length);
 
   // Bytes Ruby already read ahead from src go out first (an HTTP body
   // takes what it needs and gives the rest back).
@@ -468,7 +445,110 @@ VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE options) {
   }
   give_back(src, prefix, out.prefix_left);
   RB_GC_GUARD(prefix);
+  return out;
+}
+
+// Bytepump::Native.pump(src, dst, options) { |bytes| } => Bytepump::Result
+// options is a Native::Options: upstream_timeout, downstream_timeout, length,
+// offset, pipe_size, crc32 (nil, or the CRC to continue from), framing (nil,
+// or an HTTP body's: :length (of `length` bytes), :chunked, :close, :none;
+// the body is then moved by http::HttpBody, offset unused). Arguments are
+// validated by lib/ (Native.check_timeout, Native.check_count); this checks
+// only what needs the IO itself.
+VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE options) {
+  VALUE cOptions = rb_const_get(mNative, rb_intern("Options"));
+  if (!rb_obj_is_kind_of(options, cOptions)) {
+    rb_raise(rb_eTypeError, "Native.pump: options must be a Bytepump::Native::Options");
+  }
+  auto option = [options](OptionField f) { return rb_ivar_get(options, id_option_fields[f]); };
+  VALUE upstream_timeout = option(opt_upstream_timeout),
+        downstream_timeout = option(opt_downstream_timeout), length = option(opt_length),
+        offset = option(opt_offset), pipe_size = option(opt_pipe_size), crc32 = option(opt_crc32),
+        framing = option(opt_framing);
+  PumpArgs a{};
+  a.has_length = !NIL_P(length);
+  a.length = a.has_length ? NUM2ULL(length) : 0;
+  a.has_offset = !NIL_P(offset);
+  a.offset = a.has_offset ? NUM2ULL(offset) : 0;
+  a.upstream_timeout = timeout_arg(upstream_timeout);
+  a.downstream_timeout = timeout_arg(downstream_timeout);
+  a.pipe_size = NIL_P(pipe_size) ? 0 : NUM2SIZET(pipe_size);
+  a.crc = !NIL_P(crc32);
+  a.crc_seed = a.crc ? static_cast<std::uint32_t>(NUM2ULONG(crc32)) : 0;
+  bool http_body = !NIL_P(framing);
+  if (http_body) a.framing = framing_arg(framing, a.length);
+  TransferOut out = transfer(src, dst, a, http_body);
   return build_result(out.result, out.body_error, out.parse_error, a.crc);
+}
+
+// Native.check_timeout(name, value) => the stall timeout to use: nil for
+// nil or Float::INFINITY, else value; raises naming `name` for anything that
+// is not a number of seconds >= 0. The one check of every timeout argument.
+VALUE Bytepump_Native_check_timeout(VALUE self, VALUE name, VALUE value) {
+  if (NIL_P(value)) return Qnil;
+  if (RB_FLOAT_TYPE_P(value)) {
+    double d = RFLOAT_VALUE(value);
+    if (d >= 0) return std::isinf(d) ? Qnil : value;  // NaN fails the comparison
+  } else if (FIXNUM_P(value)) {
+    if (FIX2LONG(value) >= 0) return value;
+  } else if (!rb_obj_is_kind_of(value, rb_cNumeric)) {
+    rb_raise(rb_eTypeError, "%" PRIsVALUE " must be Numeric seconds or nil (got %" PRIsVALUE ")",
+             name, rb_inspect(value));
+  } else if (RTEST(rb_funcall(value, rb_intern("real?"), 0)) &&
+             RTEST(rb_funcall(value, rb_intern(">="), 1, INT2FIX(0)))) {
+    double d = NUM2DBL(value);
+    if (!std::isnan(d)) return std::isinf(d) ? Qnil : value;
+  }
+  rb_raise(rb_eArgError,
+           "%" PRIsVALUE " must be a number of seconds >= 0 or nil (got %" PRIsVALUE ")", name,
+           rb_inspect(value));
+}
+
+// Native.check_count(name, value): nil or an Integer >= 0, else raises
+// naming `name`. Returns value.
+VALUE Bytepump_Native_check_count(VALUE self, VALUE name, VALUE value) {
+  if (NIL_P(value) || (FIXNUM_P(value) && FIX2LONG(value) >= 0)) return value;
+  if (!RB_INTEGER_TYPE_P(value)) {
+    rb_raise(rb_eTypeError, "%" PRIsVALUE " must be an Integer or nil (got %" PRIsVALUE ")", name,
+             rb_inspect(value));
+  }
+  if (RTEST(rb_funcall(value, '<', 1, INT2FIX(0)))) {
+    rb_raise(rb_eArgError, "%" PRIsVALUE " must be >= 0 (got %" PRIsVALUE ")", name, value);
+  }
+  return value;
+}
+
+VALUE sym_timeout;
+VALUE sym_length;
+VALUE sym_offset;
+
+// Bytepump::Native.splice(src, dst, timeout, length, offset) { |bytes| } =>
+// Integer bytes written, or :timeout_upstream / :timeout_downstream: the fast
+// path of IO#splice_to for two IOs. The same checks, transfer and errors as
+// Bytepump.pump, without an Options or a Result unless it fails.
+VALUE Bytepump_Native_splice(VALUE self, VALUE src, VALUE dst, VALUE timeout, VALUE length,
+                             VALUE offset) {
+  timeout = Bytepump_Native_check_timeout(self, sym_timeout, timeout);
+  Bytepump_Native_check_count(self, sym_length, length);
+  Bytepump_Native_check_count(self, sym_offset, offset);
+  PumpArgs a{};
+  a.has_length = !NIL_P(length);
+  a.length = a.has_length ? NUM2ULL(length) : 0;
+  a.has_offset = !NIL_P(offset);
+  a.offset = a.has_offset ? NUM2ULL(offset) : 0;
+  a.upstream_timeout = a.downstream_timeout = timeout_arg(timeout);
+  TransferOut out = transfer(src, dst, a, false);
+  switch (out.result.status) {
+    case Status::done:
+      return ULL2NUM(out.result.bytes_written);
+    case Status::timeout_upstream:
+    case Status::timeout_downstream:
+      return symbol(status_symbols, out.result.status);
+    default: {
+      VALUE result = build_result(out.result, out.body_error, out.parse_error, false);
+      rb_exc_raise(rb_funcall(result, rb_intern("error"), 2, src, dst));
+    }
+  }
 }
 struct ScanOut {
   bytepump::ScanStatus status = bytepump::ScanStatus::running;
@@ -822,6 +902,14 @@ extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
   id_readpartial = rb_intern("readpartial");
   id_ungetbyte = rb_intern("ungetbyte");
   rb_define_module_function(mNative, "pump", RUBY_METHOD_FUNC(Bytepump_Native_pump), 3);
+  rb_define_module_function(mNative, "splice", RUBY_METHOD_FUNC(Bytepump_Native_splice), 5);
+  rb_define_module_function(mNative, "check_timeout",
+                            RUBY_METHOD_FUNC(Bytepump_Native_check_timeout), 2);
+  rb_define_module_function(mNative, "check_count", RUBY_METHOD_FUNC(Bytepump_Native_check_count),
+                            2);
+  sym_timeout = ID2SYM(rb_intern("timeout"));
+  sym_length = ID2SYM(rb_intern("length"));
+  sym_offset = ID2SYM(rb_intern("offset"));
   static const char* result_fields[] = {"@bytes_read", "@bytes_written", "@status",
                                         "@strategy",   "@error_side",    "@errno",
                                         "@crc32",      "@body_error",    "@parse_error"};

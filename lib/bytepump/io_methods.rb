@@ -9,6 +9,9 @@ module Bytepump
     # Returns the Integer bytes written, or :timeout_upstream /
     # :timeout_downstream when that side made no progress for +timeout+.
     def splice_to(dst, timeout = nil, length: nil, offset: nil, &block)
+      # Two IOs: straight to the native transfer, no Options or Result.
+      return Native.splice(self, dst, timeout, length, offset, &block) if dst.is_a?(IO) && !equal?(dst)
+
       result = Bytepump.pump(self, dst, timeout: timeout, length: length, offset: offset, &block)
       result.timeout? ? result.status : result.bytes_written
     end

@@ -85,6 +85,11 @@ struct Options {
   // from this value (0 starts afresh). The destination still gets the bytes
   // by splice; the checksum reads a tee(2) copy of the pipe.
   std::optional<std::uint32_t> crc32;
+  // A regular-file source is read up to the size it had when the transfer
+  // started, as IO.copy_stream does: no call is spent finding EOF, and bytes
+  // appended meanwhile are not sent. false reads it until EOF (a growing
+  // file). A file that reports size 0 (/proc) is always read until EOF.
+  bool stop_at_size = true;
 
   // Sets both stall timeouts.
   Options& timeout(std::chrono::nanoseconds t) {
@@ -177,6 +182,7 @@ class BYTEPUMP_API Pump {
   loff_t pos_ = 0;  // next source offset to read (regular files)
   loff_t start_pos_ = 0;
   std::uint64_t src_size_ = 0;
+  bool stop_at_size_ = false;  // the end of a regular-file source is src_size_
   bool src_eof_ = false;
 
   detail::Pipe pipe_;
