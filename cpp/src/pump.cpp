@@ -234,7 +234,9 @@ void Pump::finish() noexcept {
   // Restore in reverse order: src and dst may share one open file description.
   if (!detached_ && dst_flags_ >= 0) ::fcntl(dst_, F_SETFL, dst_flags_);
   if (!detached_ && src_flags_ >= 0) ::fcntl(src_, F_SETFL, src_flags_);
-  if (!detached_ && src_file_ && !explicit_offset_) {
+  // In sendfile mode without an explicit offset the kernel kept the
+  // position (see step_sendfile); other modes read at pos_.
+  if (!detached_ && src_file_ && !explicit_offset_ && mode_ != Mode::sendfile) {
     std::uint64_t from_fd = result_.bytes_written - prefix_off_;
     ::lseek(src_, static_cast<off_t>(start_pos_ + static_cast<loff_t>(from_fd)), SEEK_SET);
   }
@@ -353,9 +355,12 @@ std::optional<Step> Pump::step_direct(std::uint64_t& moved) noexcept {
 
 std::optional<Step> Pump::step_sendfile(std::uint64_t& moved) noexcept {
   if (reading_done()) return complete();
+  // Without an explicit offset, sendfile moves the file position itself, to
+  // just after the bytes it sent: finish() then has nothing to seek.
   off_t offset = static_cast<off_t>(pos_);
-  ssize_t n = detail::sendfile_retry(dst_, src_, &offset, want(kSendfileChunk));
-  if (n > 0) pos_ = offset;
+  ssize_t n = detail::sendfile_retry(dst_, src_, explicit_offset_ ? &offset : nullptr,
+                                     want(kSendfileChunk));
+  if (n > 0) pos_ += n;
   if (count_straight(n, moved)) return std::nullopt;
   int err = errno;
   if (would_block(err)) return wait_for(Side::downstream);
