@@ -26,6 +26,30 @@ RSpec.describe Bytepump do
         .to raise_error(TypeError, /options must be a Bytepump::Native::Options/)
     end
 
+    it "gives back every pipe's quota after many transfers at once, keeping at most 2 MiB idle" do
+      pairs = Array.new(24) do
+        src, peer = track(*UNIXSocket.pair)
+        dst, received = destination(:tcp)
+        [src, peer, dst, received]
+      end
+      workers = pairs.map do |src, peer, dst, _|
+        helper_thread do
+          helper_thread do
+            peer.write(pattern(300_000))
+            peer.close
+          end
+          described_class.pump(src, dst).bytes_written
+        end
+      end
+      expect(workers.map(&:value)).to all(eq(300_000))
+      pooled, dirty, idle, held = Bytepump::Native.pool_stats
+      expect(dirty).to eq(0)
+      expect(idle).to be <= 2 << 20
+      expect(held).to eq(idle) # nothing handed out is still counted
+      expect(pooled).to be <= 8
+      pairs.each { |_, _, dst, received| expect(received.call.bytesize).to eq(300_000) }
+    end
+
     it "picks the strategy from the fd kinds" do
       expect(described_class.pump(source(:pipe, "abc"), destination(:unix).first).strategy).to eq(:splice_direct)
       expect(described_class.pump(source(:tcp, "abc"), destination(:unix).first).strategy).to eq(:splice_pipe)

@@ -11,6 +11,7 @@
 #include <future>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace bytepump::detail {
 namespace {
@@ -37,6 +38,41 @@ TEST(PipePool, EmptyPipesAreReusedAndDirtyOnesClosed) {
   release_pipe(b, false);
   EXPECT_EQ(pooled_pipes(), pooled - 1);
   EXPECT_LT(::fcntl(b.read_fd, F_GETFD), 0);  // closed
+}
+
+TEST(PipePool, SizesShareTheQuotaAndNeverGoBelowTheDefault) {
+  constexpr std::size_t MiB = std::size_t{1} << 20;
+  EXPECT_EQ(pipe_size_for(MiB, 0, SIZE_MAX), MiB);             // root: no quota
+  EXPECT_EQ(pipe_size_for(MiB, 0, 64 * MiB), MiB);             // plenty left
+  EXPECT_EQ(pipe_size_for(MiB, 56 * MiB, 64 * MiB), MiB / 2);  // a sixteenth of 8 MiB
+  EXPECT_EQ(pipe_size_for(MiB, 63 * MiB, 64 * MiB), kDefaultPipeSize);
+  EXPECT_EQ(pipe_size_for(MiB, 80 * MiB, 64 * MiB), kDefaultPipeSize);  // over it
+  EXPECT_EQ(pipe_size_for(4096, 0, 64 * MiB), 4096u);                   // a small ask stays small
+  // Many transfers at once: the sizes taper as the quota fills, instead of
+  // the first 64 taking all of it.
+  std::size_t in_use = 0, big = 0;
+  for (int i = 0; i < 1000; ++i) {
+    std::size_t size = pipe_size_for(MiB, in_use, 64 * MiB);
+    big += size == MiB;
+    in_use += size;
+  }
+  EXPECT_LT(big, 64u);
+}
+
+TEST(PipePool, IdlePipesHoldAtMostABoundedShareOfTheQuota) {
+  std::vector<Pipe> pipes;
+  for (int i = 0; i < 8; ++i) pipes.push_back(acquire_pipe(std::size_t{1} << 20));
+  std::size_t held = pipe_bytes_in_use();
+  EXPECT_GE(held, pooled_capacity());
+  for (const Pipe& p : pipes) release_pipe(p, true);
+  EXPECT_LE(pooled_capacity(), kMaxPooledBytes);
+  EXPECT_EQ(pipe_bytes_in_use(), pooled_capacity());  // nothing handed out is left counted
+  EXPECT_EQ(pooled_bytes(), 0u);
+  // What the pool kept is still usable at the size asked for.
+  Pipe again = acquire_pipe(std::size_t{1} << 20);
+  ASSERT_TRUE(again.valid());
+  EXPECT_EQ(static_cast<std::size_t>(::fcntl(again.write_fd, F_GETPIPE_SZ)), again.capacity);
+  release_pipe(again, true);
 }
 
 TEST(PipePool, AForkedChildNeverSharesThePoolWithItsParent) {

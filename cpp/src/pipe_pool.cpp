@@ -5,7 +5,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <mutex>
 #include <vector>
@@ -16,6 +18,10 @@ namespace {
 constexpr std::size_t kMaxPooled = 8;
 
 std::mutex pool_mutex;
+// Capacity of the pipes handed out and not yet released, and of the pooled
+// ones (the latter under pool_mutex).
+std::atomic<std::size_t> live_capacity{0};
+std::size_t pooled_total = 0;
 
 void close_pipe(const Pipe& p) noexcept {
   // Don't retry close in case of EINTR!
@@ -38,6 +44,7 @@ void after_fork_in_parent() noexcept { pool_mutex.unlock(); }
 void after_fork_in_child() noexcept {
   for (const Pipe& p : pool()) close_pipe(p);
   pool().clear();
+  pooled_total = 0;
   pool_mutex.unlock();
 }
 
@@ -54,12 +61,24 @@ std::size_t read_pipe_max_size() noexcept {
   return value;
 }
 
+std::size_t read_pipe_quota() noexcept {
+  if (::geteuid() == 0) return SIZE_MAX;  // CAP_SYS_RESOURCE: the kernel does not hold root to it
+  unsigned long long pages = 0;
+  if (FILE* f = std::fopen("/proc/sys/fs/pipe-user-pages-soft", "re")) {
+    if (std::fscanf(f, "%llu", &pages) != 1) pages = 0;
+    std::fclose(f);
+  }
+  if (pages == 0) return SIZE_MAX;
+  long page = ::sysconf(_SC_PAGESIZE);
+  return static_cast<std::size_t>(pages) * static_cast<std::size_t>(page > 0 ? page : 4096);
+}
+
 std::size_t resize(Pipe& p, std::size_t size) noexcept {
   if (size > pipe_max_size()) size = pipe_max_size();
   // EPERM when the per-user pipe page limit is reached: keep the default.
   if (size > 0) ::fcntl(p.write_fd, F_SETPIPE_SZ, static_cast<int>(size));
   int actual = ::fcntl(p.write_fd, F_GETPIPE_SZ);
-  return actual > 0 ? static_cast<std::size_t>(actual) : 65536;
+  return actual > 0 ? static_cast<std::size_t>(actual) : kDefaultPipeSize;
 }
 
 }  // namespace
@@ -69,32 +88,68 @@ std::size_t pipe_max_size() noexcept {
   return value;
 }
 
+std::size_t pipe_quota() noexcept {
+  static const std::size_t value = read_pipe_quota();
+  return value;
+}
+
+std::size_t pipe_size_for(std::size_t requested, std::size_t in_use, std::size_t quota) noexcept {
+  if (quota == SIZE_MAX) return requested;
+  std::size_t left = quota > in_use ? quota - in_use : 0;
+  std::size_t cap = left / 16 > kDefaultPipeSize ? left / 16 : kDefaultPipeSize;
+  return requested < cap ? requested : cap;
+}
+
+std::size_t pipe_bytes_in_use() noexcept {
+  std::lock_guard<std::mutex> lock(pool_mutex);
+  return live_capacity.load(std::memory_order_relaxed) + pooled_total;
+}
+
+std::size_t pooled_capacity() noexcept {
+  std::lock_guard<std::mutex> lock(pool_mutex);
+  return pooled_total;
+}
+
 Pipe acquire_pipe(std::size_t size) noexcept {
+  Pipe p;
   {
     std::lock_guard<std::mutex> lock(pool_mutex);
+    size = pipe_size_for(size, live_capacity.load(std::memory_order_relaxed) + pooled_total,
+                         pipe_quota());
     auto& pipes = pool();
     if (!pipes.empty()) {
-      Pipe p = pipes.back();
+      p = pipes.back();
       pipes.pop_back();
-      if (p.capacity < size && p.capacity < pipe_max_size()) p.capacity = resize(p, size);
-      return p;
+      pooled_total -= p.capacity;
     }
   }
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return Pipe{};
-  Pipe p{fds[0], fds[1], 0};
-  p.capacity = resize(p, size);
+  if (p.valid()) {
+    if (p.capacity < size && p.capacity < pipe_max_size()) p.capacity = resize(p, size);
+  } else {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return Pipe{};
+    p = Pipe{fds[0], fds[1], 0};
+    p.capacity = resize(p, size);
+  }
+  live_capacity.fetch_add(p.capacity, std::memory_order_relaxed);
   return p;
 }
 
 void release_pipe(Pipe p, bool empty) noexcept {
   if (!p.valid()) return;
+  live_capacity.fetch_sub(p.capacity, std::memory_order_relaxed);
   if (empty) {
     std::lock_guard<std::mutex> lock(pool_mutex);
     auto& pipes = pool();
-    if (pipes.size() < kMaxPooled) {
+    // Idle pipes hold quota: keep a few, and at most kMaxPooledBytes of them.
+    if (pipes.size() < kMaxPooled && pooled_total + p.capacity > kMaxPooledBytes &&
+        p.capacity > kDefaultPipeSize) {
+      p.capacity = resize(p, kDefaultPipeSize);  // an empty pipe shrinks
+    }
+    if (pipes.size() < kMaxPooled && pooled_total + p.capacity <= kMaxPooledBytes) {
       try {
         pipes.push_back(p);
+        pooled_total += p.capacity;
         return;
       } catch (...) {
         // Out of memory: fall through and close.

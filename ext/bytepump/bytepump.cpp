@@ -659,11 +659,14 @@ VALUE Bytepump_Native_skip_headers(VALUE self, VALUE io, VALUE limit, VALUE max_
                               done ? o.head : Qnil, fields);
 }
 
-// Bytepump::Native.pool_stats => [pooled pipes, bytes they hold] (for specs:
-// the bytes must always be 0).
+// Bytepump::Native.pool_stats => [pooled pipes, bytes they hold (always 0,
+// or a dirty pipe was pooled), their capacity, capacity of all pipes
+// bytepump holds (in use and pooled: what counts against the pipe quota)].
 VALUE Bytepump_Native_pool_stats(VALUE self) {
-  return rb_assoc_new(SIZET2NUM(bytepump::detail::pooled_pipes()),
-                      SIZET2NUM(bytepump::detail::pooled_bytes()));
+  return rb_ary_new_from_args(4, SIZET2NUM(bytepump::detail::pooled_pipes()),
+                              SIZET2NUM(bytepump::detail::pooled_bytes()),
+                              SIZET2NUM(bytepump::detail::pooled_capacity()),
+                              SIZET2NUM(bytepump::detail::pipe_bytes_in_use()));
 }
 
 template <typename T>

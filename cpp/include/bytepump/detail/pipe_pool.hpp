@@ -34,6 +34,24 @@ BYTEPUMP_API bool fork_safe() noexcept;
 // Largest pipe size an unprivileged process may request.
 BYTEPUMP_API std::size_t pipe_max_size() noexcept;
 
+// The per-user pipe quota this process sizes its pipes within: the soft
+// limit (/proc/sys/fs/pipe-user-pages-soft) in bytes for a non-root user;
+// SIZE_MAX for root or when there is none. The kernel counts every pipe the
+// user has; bytepump counts its own.
+BYTEPUMP_API std::size_t pipe_quota() noexcept;
+// Capacity of the pipes bytepump holds now: handed out plus pooled.
+BYTEPUMP_API std::size_t pipe_bytes_in_use() noexcept;
+// Capacity of the pooled (idle) pipes: at most kMaxPooledBytes.
+BYTEPUMP_API std::size_t pooled_capacity() noexcept;
+constexpr std::size_t kMaxPooledBytes = std::size_t{2} << 20;
+constexpr std::size_t kDefaultPipeSize = 65536;  // what a new pipe gets
+// The size to ask for when `requested` is wanted, `in_use` bytes of pipes
+// are held and `quota` is the budget: never more than a sixteenth of what is
+// left, so that many live transfers share the quota instead of the first few
+// taking it all; never less than the default size.
+BYTEPUMP_API std::size_t pipe_size_for(std::size_t requested, std::size_t in_use,
+                                       std::size_t quota) noexcept;
+
 }  // namespace bytepump::detail
 
 #endif  // BYTEPUMP_DETAIL_PIPE_POOL_HPP_
