@@ -47,7 +47,7 @@ RSpec.describe Bytepump do
       expect(idle).to be <= 2 << 20
       expect(held).to eq(idle) # nothing handed out is still counted
       expect(pooled).to be <= 8
-      pairs.each { |_, _, dst, received| expect(received.call.bytesize).to eq(300_000) }
+      pairs.each { |_, _, _dst, received| expect(received.call.bytesize).to eq(300_000) }
     end
 
     it "picks the strategy from the fd kinds" do
