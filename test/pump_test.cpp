@@ -172,6 +172,31 @@ TEST(Pump, AFileThatReportsSizeZeroIsReadToItsEnd) {
   ::close(dst);
 }
 
+TEST(Pump, AWaitOnAnIdleSourceHoldsNoPipe) {
+  FdPair src = stream_pair(Kind::unix_socket, true);
+  FdPair dst = stream_pair(Kind::unix_socket, false);
+  auto handed_out = [] { return detail::pipe_bytes_in_use() - detail::pooled_capacity(); };
+  std::size_t before = handed_out();
+  Pump p(src.ours, dst.ours);
+  write_all(src.peer, "first");
+  Step s = p.step();
+  ASSERT_EQ(s.kind, Step::Kind::wait);
+  EXPECT_EQ(s.side, Side::upstream);
+  EXPECT_EQ(p.result().bytes_written, 5u);
+  EXPECT_EQ(handed_out(), before);  // the pipe went back while nothing is in flight
+  write_all(src.peer, "second");
+  end_writing(src.peer);
+  while (p.step().kind != Step::Kind::done) {
+  }
+  p.finish();
+  EXPECT_TRUE(p.result().ok());
+  EXPECT_EQ(p.result().bytes_written, 11u);
+  EXPECT_EQ(handed_out(), before);
+  ::close(dst.ours);
+  dst.ours = -1;
+  EXPECT_EQ(read_all(dst.peer), "firstsecond");
+}
+
 TEST(Pump, ExplicitOffsetLeavesFilePositionAlone) {
   const std::string data = pattern(10000);
   int src = temp_file(data);

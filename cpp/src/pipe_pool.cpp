@@ -15,7 +15,7 @@
 namespace bytepump::detail {
 namespace {
 
-constexpr std::size_t kMaxPooled = 8;
+constexpr std::size_t kMaxPooled = 64;
 
 std::mutex pool_mutex;
 // Capacity of the pipes handed out and not yet released, and of the pooled

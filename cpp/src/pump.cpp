@@ -374,6 +374,11 @@ std::optional<Step> Pump::step_sendfile(std::uint64_t& moved) noexcept {
 }
 
 std::optional<Step> Pump::step_through_pipe(std::uint64_t& moved) noexcept {
+  if (!pipe_.valid()) {
+    // Given back while the source was idle (below): take one again.
+    pipe_ = detail::acquire_pipe(pipe_size_);
+    if (!pipe_.valid()) return fail(errno, Side::none);
+  }
   if (!reading_done() && !src_blocked_ && !copy_pending_ && in_pipe_ < pipe_.capacity) {
     std::size_t len = want(static_cast<std::size_t>(pipe_.capacity - in_pipe_));
     ssize_t n =
@@ -390,7 +395,16 @@ std::optional<Step> Pump::step_through_pipe(std::uint64_t& moved) noexcept {
     int err = errno;
     if (would_block(err)) {
       // With bytes in the pipe this may just mean the pipe is full.
-      if (in_pipe_ == 0) return wait_for(Side::upstream);
+      if (in_pipe_ == 0) {
+        // Nothing in flight: the pipe (and its share of the per-user pipe
+        // quota) goes back to the pool while the source is idle, so many
+        // waiting transfers hold few pipes.
+        if (!crc_) {
+          detail::release_pipe(pipe_, true);
+          pipe_ = detail::Pipe{};
+        }
+        return wait_for(Side::upstream);
+      }
       src_blocked_ = true;
     } else if (splice_unsupported(err)) {
       copy_pending_ = true;  // deliver what the pipe holds first
