@@ -15,6 +15,7 @@
 // and every callback into Ruby the IOs are checked, and a closed one ends the
 // transfer with Ruby's own IOError.
 #include <fcntl.h>
+#include <poll.h>
 #include <ruby.h>
 #include <ruby/fiber/scheduler.h>
 #include <ruby/io.h>
@@ -29,6 +30,7 @@
 #include <new>
 
 #include "bytepump/body_decoder.hpp"
+#include "bytepump/canceller.hpp"
 #include "bytepump/chunked.hpp"
 #include "bytepump/head_parser.hpp"
 #include "bytepump/head_scanner.hpp"
@@ -144,6 +146,9 @@ struct Drive {
   // last read_ahead_left of them go back to src first thing.
   VALUE read_ahead = Qnil;
   std::size_t read_ahead_left = 0;
+  // The wake-up fd of the GVL-free waits, made at the first wait (a call
+  // that never waits makes none); freed by drive_cleanup.
+  bytepump::Canceller* wake = nullptr;
 };
 
 template <typename Machine>
@@ -157,6 +162,72 @@ void* step_without_gvl(void* arg) {
   auto* call = static_cast<StepCall<Machine>*>(arg);
   call->step = call->machine->step();
   return nullptr;
+}
+
+// Waiting without churn: in a thread with no Fiber scheduler the machine is
+// stepped and waited on in one GVL-free region (ppoll on its fd and this
+// thread's wake-up fd), so an idle side costs no GVL round trip per wait.
+// Interrupts (Thread#raise, kill, Timeout, signals) reach it through the
+// unblocking function, which fires the wake-up fd. It comes back to Ruby
+// when the machine is done or ran out of step budget, when a side stalled
+// for its whole timeout, when bytes moved and a progress block waits for
+// them, when woken, and at least every kWaitSlice, so that an IO closed by
+// another thread (which wakes no poll on our duplicated fds) is noticed.
+constexpr std::chrono::milliseconds kWaitSlice{100};
+
+// A wake-up fd for one call's GVL-free waits, or nullptr if no eventfd
+// could be made (the driver then waits in Ruby, with rb_io_wait).
+bytepump::Canceller* new_wake() noexcept {
+  try {
+    return new bytepump::Canceller();
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+void wake_up(void* wake) { static_cast<bytepump::Canceller*>(wake)->cancel(); }
+
+template <typename Machine>
+struct WaitCall {
+  Machine* machine;
+  bytepump::StallClock* clock;
+  const bytepump::Canceller* wake;
+  bool return_on_progress;
+  Step step;
+  bool stalled = false;
+  bool poll_failed = false;  // Ruby waits this time (rb_io_wait)
+};
+
+template <typename Machine>
+void* step_and_wait_without_gvl(void* arg) {
+  auto* c = static_cast<WaitCall<Machine>*>(arg);
+  const std::uint64_t written = c->machine->result().bytes_written;
+  for (;;) {
+    c->step = c->machine->step();
+    if (c->step.kind != Step::Kind::wait) return nullptr;
+    if (c->return_on_progress && c->machine->result().bytes_written != written) return nullptr;
+    if (c->wake->cancelled()) return nullptr;
+    auto left = c->clock->remaining(c->machine->result(), c->step.side);
+    if (left && left->count() <= 0) {
+      c->stalled = true;
+      return nullptr;
+    }
+    std::chrono::nanoseconds wait = kWaitSlice;
+    bool slice_ends_first = !left || *left > wait;
+    if (!slice_ends_first) wait = *left;
+    pollfd fds[2] = {
+        {c->step.fd, static_cast<short>(c->step.interest == Interest::readable ? POLLIN : POLLOUT),
+         0},
+        {c->wake->fd(), POLLIN, 0}};
+    timespec ts{static_cast<time_t>(wait.count() / 1000000000),
+                static_cast<long>(wait.count() % 1000000000)};
+    int r = ::ppoll(fds, 2, &ts, nullptr);
+    if (r < 0 && errno != EINTR) {
+      c->poll_failed = true;
+      return nullptr;
+    }
+    if (r == 0 && slice_ends_first) return nullptr;
+  }
 }
 
 ID id_readpartial;
@@ -222,13 +293,29 @@ VALUE drive_body(VALUE arg) {
   Machine& machine = d->native->machine;
   give_back(d->src, d->read_ahead, d->read_ahead_left);
   std::uint64_t reported = 0;
+  // With a Fiber scheduler every wait goes through it (rb_io_wait).
+  const bool blocking_waits = rb_fiber_scheduler_current() == Qnil;
   for (;;) {
     // Not one byte more once an IO is closed; bytes a step moved while
     // another thread closed one are still reported before the IOError.
     check_open(d->src, d->dst);
-    StepCall<Machine> call{&machine, Step{}};
-    call.step.kind = Step::Kind::more;  // if the step never ran, just go round again
-    rb_thread_call_without_gvl(step_without_gvl<Machine>, &call, RUBY_UBF_IO, nullptr);
+    Step step;
+    bool stalled_out = false;
+    bool waited = false;
+    bytepump::Canceller* wake = d->wake;
+    if (wake) {
+      WaitCall<Machine> call{&machine, &d->native->clock, wake, d->yield_progress, Step{}};
+      call.step.kind = Step::Kind::more;  // if the call never ran, just go round again
+      rb_thread_call_without_gvl(step_and_wait_without_gvl<Machine>, &call, wake_up, wake);
+      step = call.step;
+      stalled_out = call.stalled;
+      waited = !call.poll_failed;
+    } else {
+      StepCall<Machine> call{&machine, Step{}};
+      call.step.kind = Step::Kind::more;
+      rb_thread_call_without_gvl(step_without_gvl<Machine>, &call, RUBY_UBF_IO, nullptr);
+      step = call.step;
+    }
     const bytepump::Result& r = machine.result();
     if (d->yield_progress && r.bytes_written > reported) {
       std::uint64_t delta = r.bytes_written - reported;
@@ -236,8 +323,17 @@ VALUE drive_body(VALUE arg) {
       rb_yield(ULL2NUM(delta));
     }
     check_open(d->src, d->dst);
-    if (call.step.kind == Step::Kind::done) break;
-    if (call.step.kind == Step::Kind::more) {
+    if (step.kind == Step::Kind::done) break;
+    if (stalled_out) {
+      stalled(machine, step.side);
+      break;
+    }
+    if (wake && wake->cancelled()) {
+      wake->reset();
+      rb_thread_check_ints();  // raises for Thread#raise, kill, Timeout
+      continue;
+    }
+    if (step.kind == Step::Kind::more) {
       // A source and destination that never block must not starve other
       // fibers or threads: give them a turn every step budget.
       VALUE scheduler = rb_fiber_scheduler_current();
@@ -248,13 +344,23 @@ VALUE drive_body(VALUE arg) {
       }
       continue;
     }
-    auto left = d->native->clock.remaining(r, call.step.side);
+    // The GVL-free region waited, hands back progress, or its slice ended.
+    if (waited) continue;
+    // The first wait of a call without a Fiber scheduler, while other
+    // threads want the GVL: wait in the GVL-free region from now on. A
+    // thread that is alone loses nothing to the GVL round trip of
+    // rb_io_wait, and measured faster with it (bench/relay numbers in the
+    // README).
+    if (blocking_waits && !wake && !rb_thread_alone() && (d->wake = new_wake()) != nullptr) {
+      continue;
+    }
+    auto left = d->native->clock.remaining(r, step.side);
     if (left && left->count() <= 0) {
-      stalled(machine, call.step.side);
+      stalled(machine, step.side);
       break;
     }
-    VALUE io = call.step.side == Side::upstream ? d->src : d->dst;
-    int events = call.step.interest == Interest::readable ? RUBY_IO_READABLE : RUBY_IO_WRITABLE;
+    VALUE io = step.side == Side::upstream ? d->src : d->dst;
+    int events = step.interest == Interest::readable ? RUBY_IO_READABLE : RUBY_IO_WRITABLE;
     rb_io_wait(io, RB_INT2NUM(events), left ? DBL2NUM(left->count() / 1e9) : Qnil);
   }
   finish_body(machine, d->out);
@@ -297,6 +403,8 @@ VALUE drive_cleanup(VALUE arg) {
   collect(d->native->machine, d->out);
   delete d->native;
   d->native = nullptr;
+  delete d->wake;
+  d->wake = nullptr;
   d->dups->close_all();
   return Qnil;
 }
