@@ -3,7 +3,8 @@
 # Benchmark (not a test): 1 GiB socket->socket and file->socket over loopback.
 # For splice_to, IO.copy_stream, a read/write loop and the C++ pump alone it
 # prints MB/s, the pump process's CPU seconds and Ruby objects allocated,
-# runs alternated, medians of RUNS (default 5), and ratios to copy_stream.
+# runs alternated, medians of RUNS (default 7) with min-max, and ratios to copy_stream
+# and to a plain blocking C splice relay (the limit).
 #
 #   bundle exec rake compile && bundle exec ruby bench/pump_bench.rb
 require "English"
@@ -13,7 +14,7 @@ require "fileutils"
 
 ROOT = File.expand_path("..", __dir__)
 SIZE = Integer(ENV.fetch("BENCH_MB", "1024")) << 20
-RUNS = Integer(ENV.fetch("RUNS", "5"))
+RUNS = Integer(ENV.fetch("RUNS", "7"))
 DIR = File.join(ROOT, "tmp", "bench")
 FILE = File.join(DIR, "1g.bin")
 WARM_UP_FILE = File.join(DIR, "warm-up.bin")
@@ -79,14 +80,17 @@ METHODS = {
       total
     end
   },
-  "C++ pump" => :driver
+  "C++ pump" => :driver,
+  "C splice relay" => :relay
 }.freeze
 
-# The C++ driver times its own pump() call: process start-up is not counted.
+# The C++ driver times its own pump() call (or, with +relay+, a plain
+# blocking splice relay: the limit): process start-up is not counted.
 # Returns [bytes, seconds, CPU seconds].
-def run_driver(src, dst)
-  report = IO.popen([DRIVER, src.fileno.to_s, dst.fileno.to_s, { src => src, dst => dst }], &:read)
-  raise "C++ pump failed" unless $CHILD_STATUS.success?
+def run_driver(src, dst, relay: false)
+  args = [DRIVER, *("--relay" if relay), src.fileno.to_s, dst.fileno.to_s, { src => src, dst => dst }]
+  report = IO.popen(args, &:read)
+  raise "C++ #{relay ? 'relay' : 'pump'} failed" unless $CHILD_STATUS.success?
 
   report.split.map(&:to_f)
 end
@@ -126,7 +130,11 @@ def measure(kind, method, listener, size = SIZE)
     src = File.open(size == SIZE ? FILE : WARM_UP_FILE, "rb") # rubocop:disable Style/FileOpen -- closed below
   end
 
-  bytes, elapsed, cpu, objects = method == :driver ? run_driver(src, downstream) : run_ruby(method, src, downstream)
+  bytes, elapsed, cpu, objects = case method
+                                 when :driver then run_driver(src, downstream)
+                                 when :relay then run_driver(src, downstream, relay: true)
+                                 else run_ruby(method, src, downstream)
+                                 end
   downstream.close
   src.close
   raise "#{method} moved #{bytes.to_i} bytes, expected #{size}" unless bytes.to_i == size
@@ -152,23 +160,28 @@ puts "(CPU and objects are the pump process's; the C++ pump is its own process)"
 # One small untimed round first: Ruby's lazy initialisation (first waits,
 # method caches) is not the methods' cost.
 %i[socket file].product(METHODS.keys) do |kind, name|
-  measure(kind, METHODS[name] == :driver ? :driver : name, listener, WARM_UP_SIZE)
+  measure(kind, METHODS[name].is_a?(Symbol) ? METHODS[name] : name, listener, WARM_UP_SIZE)
 end
 
 %i[socket file].each do |kind|
   samples = Hash.new { |h, k| h[k] = [] }
-  RUNS.times do
-    METHODS.each_key { |name| samples[name] << measure(kind, METHODS[name] == :driver ? :driver : name, listener) }
+  RUNS.times do |round|
+    METHODS.keys.rotate(round).each do |name|
+      samples[name] << measure(kind, METHODS[name].is_a?(Symbol) ? METHODS[name] : name, listener)
+    end
   end
   rows = samples.transform_values { |runs| runs.transpose.map { |column| median(column) } }
   base = rows.fetch("copy_stream")
   puts
   puts "#{kind}->socket"
-  printf("  %-16s %10s %9s %9s %12s %10s\n", "method", "MB/s", "CPU s", "objects", "x copy MB/s", "x copy CPU")
+  printf("  %-16s %10s %15s %9s %9s %12s %10s\n", "method", "MB/s", "(min-max)", "CPU s", "objects",
+         "x copy MB/s", "x copy CPU")
   rows.each do |name, (rate, cpu, objects)|
-    printf("  %-16s %10.1f %9.3f %9s %12.2f %10.2f\n", name, rate, cpu, objects || "-", rate / base[0], cpu / base[1])
+    rates = samples[name].map(&:first)
+    printf("  %-16s %10.1f %15s %9.3f %9s %12.2f %10.2f\n", name, rate, format("(%.0f-%.0f)", *rates.minmax),
+           cpu, objects || "-", rate / base[0], cpu / base[1])
   end
   splice = rows.fetch("splice_to")
-  driver = rows.fetch("C++ pump")
-  printf("  Ruby splice_to / C++ pump throughput: %.2f\n", splice[0] / driver[0])
+  printf("  splice_to / C++ pump throughput: %.2f; / blocking C splice relay (the limit): %.2f\n",
+         splice[0] / rows.fetch("C++ pump")[0], splice[0] / rows.fetch("C splice relay")[0])
 end
