@@ -79,8 +79,14 @@ Step Fetch::send_request() noexcept {
 Step Fetch::scan_head() noexcept {
   Step step = scanner_->step();
   progress_.bytes_read = sent_ + scanner_->consumed();
+  if (scanner_->status() == ScanStatus::running) return step;
+  return head_ended();
+}
+
+// The scanner has ended (by itself or aborted): record the head, and start
+// the body if it is one to move.
+Step Fetch::head_ended() noexcept {
   ScanStatus status = scanner_->status();
-  if (status == ScanStatus::running) return step;
   out_.head_status = status;
   out_.parse_error = scanner_->parse_error();
   out_.head_bytes = scanner_->consumed();
@@ -113,6 +119,11 @@ Step Fetch::move_body() noexcept {
   progress_.bytes_read = sent_ + out_.head_bytes + r.bytes_read;
   progress_.bytes_written = r.bytes_written;
   if (step.kind != Step::Kind::done) return step;
+  return body_ended();
+}
+
+// The body has ended (by itself or aborted): record the outcome.
+Step Fetch::body_ended() noexcept {
   body_->finish();
   out_.body = body_->result();
   out_.body_error = body_->body_error();
@@ -137,11 +148,11 @@ void Fetch::abort(Status why, int error) noexcept {
                       : why == Status::error ? ScanStatus::error
                                              : ScanStatus::cancelled,
                       error);
-      scan_head();
+      head_ended();
       break;
     case Phase::body:
       body_->abort(why, error);
-      move_body();
+      body_ended();
       break;
     case Phase::ended:
       break;

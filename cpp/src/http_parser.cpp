@@ -33,22 +33,6 @@ struct Cursor {
   unsigned char peek() const { return static_cast<unsigned char>(*p); }
 };
 
-// Consumes CRLF or LF. 1 on success, 0 incomplete, -1 for a lone CR or
-// any other byte.
-int line_end(Cursor& c) {
-  if (c.at_end()) return 0;
-  if (c.peek() == '\n') {
-    ++c.p;
-    return 1;
-  }
-  if (c.peek() != '\r') return -1;
-  ++c.p;
-  if (c.at_end()) return 0;
-  if (c.peek() != '\n') return -1;
-  ++c.p;
-  return 1;
-}
-
 // Consumes exactly CRLF, as chunked framing needs: a bare LF accepted after
 // chunk data would let a chunk one byte short shift the framing and corrupt
 // the body. 1 on success, 0 incomplete, -1 otherwise.
@@ -60,6 +44,16 @@ int crlf(Cursor& c) {
   if (c.peek() != '\n') return -1;
   ++c.p;
   return 1;
+}
+
+// Consumes CRLF or LF (a head's line end). 1 on success, 0 incomplete, -1
+// for a lone CR or any other byte.
+int line_end(Cursor& c) {
+  if (!c.at_end() && c.peek() == '\n') {
+    ++c.p;
+    return 1;
+  }
+  return crlf(c);
 }
 
 // A token of one or more tchars: 1, 0 at the end of input, -1 if empty.

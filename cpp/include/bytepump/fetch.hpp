@@ -82,7 +82,9 @@ class BYTEPUMP_API Fetch {
 
   Step send_request() noexcept;
   Step scan_head() noexcept;
+  Step head_ended() noexcept;
   Step move_body() noexcept;
+  Step body_ended() noexcept;
   Step end() noexcept;
 
   int sock_;
