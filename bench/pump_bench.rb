@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
-# Benchmark (not a test): 1 GiB socket->socket and file->socket over loopback.
+# Benchmark (not a test): 1 GiB socket->socket (with three kinds of peers on the
+# far ends: zero-copy, C read/write, Ruby) and file->socket over loopback.
 # For splice_to, IO.copy_stream, a read/write loop and the C++ pump alone it
 # prints MB/s, the pump process's CPU seconds and Ruby objects allocated,
 # runs alternated, medians of RUNS (default 7) with min-max, and ratios to copy_stream
@@ -45,22 +46,55 @@ def tcp_pair(listener)
   [listener.accept, client]
 end
 
-# A child that drains +sock+ into /dev/null and exits with success only if it
-# got exactly SIZE bytes. Children close the parent's ends so EOFs arrive.
-def consumer(sock, size, *parents_ends)
-  fork do
-    parents_ends.each(&:close)
-    File.open(File::NULL, "wb") { |null| exit!(sock.splice_to(null) == size ? 0 : 1) }
-  end
-end
+# The far ends of the sockets: a consumer drains its socket and exits with
+# success only if it got exactly +size+ bytes; a producer sends +size+ bytes.
+# Three kinds, each a process of its own: zero-copy (splice_to from /dev/zero
+# and into /dev/null), C read/write (pump_driver --produce/--consume, 64 KiB
+# blocking read()/write() calls) and Ruby (readpartial/write with a 64 KiB
+# String). Forked children close the parent's ends so EOFs arrive; the C peers
+# get only their socket (Ruby's fds are close-on-exec).
+CHUNK = 1 << 16
+PEERS = {
+  "zero-copy" => {
+    consumer: lambda { |sock, size|
+      File.open(File::NULL, "wb") { |null| exit!(sock.splice_to(null) == size ? 0 : 1) }
+    },
+    producer: lambda { |sock, size|
+      File.open("/dev/zero", "rb") { |zero| exit!(zero.splice_to(sock, length: size) == size ? 0 : 1) }
+    }
+  },
+  "C read/write" => {
+    consumer: ->(sock, size) { [DRIVER, "--consume", sock.fileno.to_s, size.to_s, { sock => sock }] },
+    producer: ->(sock, size) { [DRIVER, "--produce", sock.fileno.to_s, size.to_s, { sock => sock }] }
+  },
+  "Ruby" => {
+    consumer: lambda { |sock, size|
+      buffer = String.new(capacity: CHUNK)
+      got = 0
+      begin
+        loop { got += sock.readpartial(CHUNK, buffer).bytesize }
+      rescue EOFError
+        exit!(got == size ? 0 : 1)
+      end
+    },
+    producer: lambda { |sock, size|
+      chunk = "\0" * CHUNK
+      (size / CHUNK).times { sock.write(chunk) }
+      sock.write(chunk[0, size % CHUNK])
+      exit!(0)
+    }
+  }
+}.freeze
 
-# A child that sends SIZE bytes of /dev/zero into +sock+.
-def producer(sock, size, *parents_ends)
+# Starts one side (:consumer or :producer) of +peers+ on +sock+; returns its pid.
+def peer(peers, side, sock, size, *parents_ends)
+  job = PEERS.fetch(peers).fetch(side)
+  command = job.call(sock, size) if peers == "C read/write"
+  return spawn(*command) if command
+
   fork do
     parents_ends.each(&:close)
-    File.open("/dev/zero", "rb") { |zero| zero.splice_to(sock, length: size) }
-    sock.close
-    exit!(0)
+    job.call(sock, size)
   end
 end
 
@@ -118,13 +152,14 @@ ensure
 end
 
 # Returns [MB/s, CPU seconds of the pump process, Ruby objects allocated].
-def measure(kind, method, listener, size = SIZE)
+# +kind+ is :file or :socket, +peers+ a key of PEERS.
+def measure(kind, peers, method, listener, size = SIZE)
   downstream, far_end = tcp_pair(listener)
-  consumer_pid = consumer(far_end, size, downstream)
+  consumer_pid = peer(peers, :consumer, far_end, size, downstream)
   far_end.close
   if kind == :socket
     src, feeder = tcp_pair(listener)
-    producer_pid = producer(feeder, size, src, downstream)
+    producer_pid = peer(peers, :producer, feeder, size, src, downstream)
     feeder.close
   else
     src = File.open(size == SIZE ? FILE : WARM_UP_FILE, "rb") # rubocop:disable Style/FileOpen -- closed below
@@ -139,9 +174,12 @@ def measure(kind, method, listener, size = SIZE)
   src.close
   raise "#{method} moved #{bytes.to_i} bytes, expected #{size}" unless bytes.to_i == size
 
-  Process.wait(producer_pid) if producer_pid
+  if producer_pid
+    Process.wait(producer_pid)
+    raise "#{method}: the #{peers} producer failed" unless $CHILD_STATUS.success?
+  end
   Process.wait(consumer_pid)
-  raise "#{method}: the consumer did not get #{size} bytes" unless $CHILD_STATUS.success?
+  raise "#{method}: the #{peers} consumer did not get #{size} bytes" unless $CHILD_STATUS.success?
 
   [size / elapsed / 1e6, cpu, objects]
 end
@@ -157,23 +195,30 @@ listener = TCPServer.new("127.0.0.1", 0)
 puts "bytepump #{Bytepump::VERSION}: #{SIZE >> 20} MiB per transfer over 127.0.0.1, medians of #{RUNS} alternated runs"
 puts "(CPU and objects are the pump process's; the C++ pump is its own process)"
 
+# Socket->socket with each kind of peer, then file->socket (a zero-copy consumer).
+# PEERS_ONLY (a comma-separated list of peer kinds, "file" for file->socket) runs a subset.
+CASES = [*PEERS.keys.map { |peers| [:socket, peers] }, [:file, "zero-copy"]].select do |kind, peers|
+  only = ENV["PEERS_ONLY"]&.split(",")
+  only.nil? || only.include?(kind == :file ? "file" : peers)
+end.freeze
+
 # One small untimed round first: Ruby's lazy initialisation (first waits,
 # method caches) is not the methods' cost.
-%i[socket file].product(METHODS.keys) do |kind, name|
-  measure(kind, METHODS[name].is_a?(Symbol) ? METHODS[name] : name, listener, WARM_UP_SIZE)
+CASES.product(METHODS.keys) do |(kind, peers), name|
+  measure(kind, peers, METHODS[name].is_a?(Symbol) ? METHODS[name] : name, listener, WARM_UP_SIZE)
 end
 
-%i[socket file].each do |kind|
+CASES.each do |kind, peers|
   samples = Hash.new { |h, k| h[k] = [] }
   RUNS.times do |round|
     METHODS.keys.rotate(round).each do |name|
-      samples[name] << measure(kind, METHODS[name].is_a?(Symbol) ? METHODS[name] : name, listener)
+      samples[name] << measure(kind, peers, METHODS[name].is_a?(Symbol) ? METHODS[name] : name, listener)
     end
   end
   rows = samples.transform_values { |runs| runs.transpose.map { |column| median(column) } }
   base = rows.fetch("copy_stream")
   puts
-  puts "#{kind}->socket"
+  puts "#{kind}->socket, #{peers} peers"
   printf("  %-16s %10s %15s %9s %9s %12s %10s\n", "method", "MB/s", "(min-max)", "CPU s", "objects",
          "x copy MB/s", "x copy CPU")
   rows.each do |name, (rate, cpu, objects)|
@@ -182,6 +227,7 @@ end
            cpu, objects || "-", rate / base[0], cpu / base[1])
   end
   splice = rows.fetch("splice_to")
-  printf("  splice_to / C++ pump throughput: %.2f; / blocking C splice relay (the limit): %.2f\n",
-         splice[0] / rows.fetch("C++ pump")[0], splice[0] / rows.fetch("C splice relay")[0])
+  printf("  splice_to / C++ pump throughput: %.2f; / blocking C splice relay (the limit): %.2f; " \
+         "CPU / copy_stream's: %.2f\n",
+         splice[0] / rows.fetch("C++ pump")[0], splice[0] / rows.fetch("C splice relay")[0], splice[1] / base[1])
 end

@@ -4,6 +4,10 @@
 //   pump_driver SRC DST            bytepump::pump
 //   pump_driver --relay SRC DST    the limit: a plain blocking splice(2)
 //                                  relay through one 1 MiB pipe, no poll
+// and, as the "C read/write" peers on the far ends of the sockets:
+//   pump_driver --produce FD BYTES writes BYTES zero bytes, 64 KiB a write()
+//   pump_driver --consume FD BYTES reads to EOF, 64 KiB a read(); exits 0
+//                                  only if it got exactly BYTES
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -47,9 +51,41 @@ long long blocking_relay(int src, int dst) {
   return total;
 }
 
+// Blocking read/write peers: the kind of program a relay usually talks to.
+int produce(int fd, long long bytes) {
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  static char buffer[1 << 16];
+  while (bytes > 0) {
+    std::size_t want = bytes < static_cast<long long>(sizeof buffer)
+                           ? static_cast<std::size_t>(bytes)
+                           : sizeof buffer;
+    ssize_t n = ::write(fd, buffer, want);
+    if (n <= 0) return 1;
+    bytes -= n;
+  }
+  return 0;
+}
+
+int consume(int fd, long long bytes) {
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  static char buffer[1 << 16];
+  long long got = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0) return 1;
+    if (n == 0) break;
+    got += n;
+  }
+  return got == bytes ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::strcmp(argv[1], "--produce") == 0)
+    return produce(std::atoi(argv[2]), std::atoll(argv[3]));
+  if (argc == 4 && std::strcmp(argv[1], "--consume") == 0)
+    return consume(std::atoi(argv[2]), std::atoll(argv[3]));
   bool relay = argc == 4 && std::strcmp(argv[1], "--relay") == 0;
   if (argc != 3 && !relay) {
     std::fprintf(stderr, "usage: %s [--relay] SRC_FD DST_FD\n", argv[0]);
