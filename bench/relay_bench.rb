@@ -7,23 +7,11 @@
 # of alternated runs, and the ratios.
 require "bytepump"
 require "net/http"
-require "socket"
-require "timeout"
-require "tmpdir"
-require "fileutils"
+require_relative "support"
 require_relative "../spec/support/servers"
 
 SIZE = Integer(ENV.fetch("BYTEPUMP_RELAY_MB", "1024")) << 20
 RUNS = Integer(ENV.fetch("BYTEPUMP_RELAY_RUNS", "3"))
-TICK = Float(`getconf CLK_TCK`)
-
-def cpu_seconds(pids)
-  pids.sum do |pid|
-    fields = File.read("/proc/#{pid}/stat").split(") ").last.split
-    (fields[11].to_i + fields[12].to_i) / TICK
-  end
-end
-
 def relay(mode, url)
   server = TCPServer.new("127.0.0.1", 0)
   pid = fork do
@@ -45,20 +33,13 @@ def relay(mode, url)
 end
 
 def timed_download(port, pids)
-  cpu = cpu_seconds(pids)
-  started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-  socket = TCPSocket.new("127.0.0.1", port)
-  socket.write("GET /big.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-  socket.readline("\r\n\r\n")
-  got = File.open(File::NULL, "wb") { |null| IO.copy_stream(socket, null) }
+  cpu = BenchSupport.cpu_seconds(pids)
+  started = BenchSupport.now
+  got = BenchSupport.discard(port, "/big.bin")
   raise "short download: #{got} of #{SIZE}" unless got == SIZE
 
-  [SIZE / (Process.clock_gettime(Process::CLOCK_MONOTONIC) - started) / 1e6, cpu_seconds(pids) - cpu]
-ensure
-  socket&.close
+  [SIZE / (BenchSupport.now - started) / 1e6, BenchSupport.cpu_seconds(pids) - cpu]
 end
-
-def median(values) = values.sort[values.size / 2]
 
 upstream = Servers::Nginx.new.start
 upstream.add("big.bin", Random.new(1).bytes(64 << 20) * (SIZE / (64 << 20)))
@@ -74,7 +55,7 @@ begin
   samples = Hash.new { |h, k| h[k] = [] }
   RUNS.times { targets.each { |name, (port, pids)| samples[name] << timed_download(port, pids) } }
   puts "relay of a #{SIZE >> 20} MiB body from nginx on 127.0.0.1, medians of #{RUNS} alternated runs"
-  stats = samples.transform_values { |runs| [median(runs.map(&:first)), median(runs.map(&:last))] }
+  stats = samples.transform_values { |runs| runs.transpose.map { |column| BenchSupport.median(column) } }
   stats.each { |name, (mbs, cpu)| printf("  %-17s %7.0f MB/s  relay CPU %6.3f s\n", name, mbs, cpu) }
   s_mbs, s_cpu = stats["splice_from"]
   n_mbs, n_cpu = stats["Net::HTTP"]

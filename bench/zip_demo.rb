@@ -6,20 +6,15 @@
 # splice_from). The archive is checked with `unzip -t`.
 require "json"
 require "zlib"
-require "socket"
-require "timeout"
-require "tmpdir"
-require "fileutils"
 require "English"
+require_relative "support"
 require_relative "../spec/support/servers"
 
 SIZES = { "videos/intro.bin" => 48 << 20, "photos/matz.jpg" => 3 << 20, "docs/readme.txt" => 70_000,
           "empty.txt" => 0, "data/big.bin" => 96 << 20 }.freeze
 
 def download(port, path, into)
-  socket = TCPSocket.new("127.0.0.1", port)
-  socket.write("GET #{path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-  socket.readline("\r\n\r\n")
+  socket, = BenchSupport.get(port, path)
   File.open(into, "wb") { |f| IO.copy_stream(socket, f) }
 ensure
   socket&.close
@@ -44,9 +39,9 @@ begin
        "streamed by Puma on 127.0.0.1:#{port}"
   ok = ["/zip_kit", "/zip_kit?descriptor", "/zip_tricks"].all? do |path|
     file = File.join(dir, "archive.zip")
-    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    started = BenchSupport.now
     download(port, path, file)
-    seconds = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
+    seconds = BenchSupport.now - started
     output = IO.popen(["unzip", "-t", file], err: %i[child out], &:read)
     passed = $CHILD_STATUS.success? && output.include?("No errors detected")
     printf("  GET %-20s %9d bytes  %7.1f MB/s  unzip -t: %s\n", path, File.size(file), File.size(file) / seconds / 1e6,

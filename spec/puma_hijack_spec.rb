@@ -2,18 +2,22 @@
 
 require "openssl"
 
-# A real Puma running bench/hijack_app.ru: the Rack app hijacks the client
-# socket and streams a file into it with splice_to.
-RSpec.describe "a Rack app on Puma streaming a file with splice_to", :integration do
+# A real Puma running bench/hijack_app.ru (the app bin/demo times): the Rack
+# app hijacks the client socket and streams a file into it with splice_to, or
+# relays an object from a real nginx with splice_from or Net::HTTP.
+RSpec.describe "a Rack app on Puma streaming with splice_to and splice_from", :integration do
   before(:all) do
     @dir = Dir.mktmpdir("bytepump-puma")
     @file = File.join(@dir, "payload.bin")
     File.binwrite(@file, "#{Random.new(42).bytes(8 << 20)}tail")
+    @nginx = Servers::Nginx.new.start
+    @object = Random.new(43).bytes((6 << 20) + 321)
+    url = @nginx.add("object.bin", @object)
     server = TCPServer.new("127.0.0.1", 0)
     @port = server.addr[1]
     server.close
     app = File.expand_path("../bench/hijack_app.ru", __dir__)
-    @puma = spawn({ "BYTEPUMP_DEMO_FILE" => @file }, Gem.ruby, Gem.bin_path("puma", "puma"),
+    @puma = spawn({ "BYTEPUMP_DEMO_FILE" => @file, "BYTEPUMP_DEMO_URL" => url }, Gem.ruby, Gem.bin_path("puma", "puma"),
                   "--bind", "tcp://127.0.0.1:#{@port}", "--threads", "2:2", "--quiet", app,
                   out: File::NULL, err: File.join(@dir, "puma.log"))
     Servers.wait_for_port(@port, pid: @puma, log: File.join(@dir, "puma.log"))
@@ -21,6 +25,7 @@ RSpec.describe "a Rack app on Puma streaming a file with splice_to", :integratio
 
   after(:all) do
     Servers.stop_process(@puma) if @puma
+    @nginx&.stop
     FileUtils.rm_rf(@dir)
   end
 
@@ -39,6 +44,26 @@ RSpec.describe "a Rack app on Puma streaming a file with splice_to", :integratio
     expect(head).to start_with("HTTP/1.1 200 OK")
     expect(head[/content-length: (\d+)/, 1].to_i).to eq(File.size(@file))
     expect(OpenSSL::Digest::SHA256.hexdigest(body)).to eq(OpenSSL::Digest::SHA256.hexdigest(File.binread(@file)))
+  end
+
+  it "relays the nginx object byte for byte with splice_from, as Net::HTTP#read_body does, and closes" do
+    %w[/splice_from /net_http].each do |path|
+      head, body = get(path)
+      expect(head).to start_with("HTTP/1.1 200 OK").and include("connection: close")
+      expect(body.bytesize).to eq(@object.bytesize)
+      expect(body == @object).to be(true), "#{path} delivered different bytes"
+    end
+  end
+
+  it "ends a relay early, and says so in Puma's log, when the object is gone upstream" do
+    File.delete(File.join(@nginx.root, "object.bin"))
+    _, body = get("/splice_from")
+    expect(body).to eq("")
+    log = File.join(@dir, "puma.log")
+    expect(Timeout.timeout(5) { sleep 0.05 until File.read(log).include?("hijack_app"); File.read(log) })
+      .to match(%r{/splice_from: Bytepump::\S+: .*404})
+  ensure
+    File.binwrite(File.join(@nginx.root, "object.bin"), @object)
   end
 
   it "serves several clients at once" do

@@ -1,6 +1,10 @@
 # frozen_string_literal: true
 
+require "fileutils"
 require "openssl"
+require "socket"
+require "timeout"
+require "tmpdir"
 
 # Real upstream servers for the HTTP specs, the demo and the benchmark.
 module Servers
