@@ -60,8 +60,8 @@ RSpec.describe "a Rack app on Puma streaming with splice_to and splice_from", :i
     _, body = get("/splice_from")
     expect(body).to eq("")
     log = File.join(@dir, "puma.log")
-    expect(Timeout.timeout(5) { sleep 0.05 until File.read(log).include?("hijack_app"); File.read(log) })
-      .to match(%r{/splice_from: Bytepump::\S+: .*404})
+    Timeout.timeout(5) { sleep 0.05 until File.read(log).include?("hijack_app") }
+    expect(File.read(log)).to match(%r{/splice_from: Bytepump::\S+: .*404})
   ensure
     File.binwrite(File.join(@nginx.root, "object.bin"), @object)
   end

@@ -76,6 +76,47 @@ RSpec.describe "regressions" do
     end
   end
 
+  # A transfer known to be at most 64 KiB takes its first step on the IOs' own
+  # fds while holding the GVL (no duplicates made); one that must wait moves
+  # onto duplicates first.
+  describe "the per-call path of a small file" do
+    it "finishes in one step, leaks no fd, and still raises when the block closes the destination" do
+      file = track(Tempfile.new("bytepump-small"))
+      file.write(pattern(4096))
+      file.flush
+      sink, peer = track(*UNIXSocket.pair)
+      received = helper_thread { peer.read }
+      fds = open_fds
+      100.times do
+        file.rewind
+        expect(file.to_io.splice_to(sink)).to eq(4096)
+      end
+      expect(open_fds).to eq(fds)
+      file.rewind
+      expect { file.to_io.splice_to(sink) { sink.close } }.to raise_error(IOError, /closed/)
+      expect(received.join(10)&.value == pattern(4096) * 101).to be(true)
+      expect(file.pos).to eq(4096)
+    end
+
+    it "waits on duplicates when the destination is full, so a close never reaches a reused fd number" do
+      file = track(Tempfile.new("bytepump-small"))
+      file.write(pattern(4096))
+      file.rewind
+      dst, _peer = track(*UNIXSocket.pair)
+      dst.setsockopt(Socket::SOL_SOCKET, Socket::SO_SNDBUF, 4096)
+      nil while dst.write_nonblock("x" * 4096, exception: false).is_a?(Integer)
+      fd = dst.fileno
+      path = track(Tempfile.new("bytepump-reused")).path
+      pump = helper_thread { file.to_io.splice_to(dst, 10) }
+      sleep 0.2 # waiting for the destination
+      dst.close
+      reused = track(File.open(path, "wb")) # the lowest free fd number: the one just closed
+      expect { pump.join(10) }.to raise_error(IOError, /closed/)
+      expect(reused.fileno).to eq(fd)
+      expect(reused.size).to eq(0)
+    end
+  end
+
   describe "the copying path" do
     # Takes at most 3 bytes per #write, as a nonblocking writer may.
     short_writer = Class.new do

@@ -172,6 +172,85 @@ TEST(Pump, AFileThatReportsSizeZeroIsReadToItsEnd) {
   ::close(dst);
 }
 
+TEST(Pump, KnowsWhatIsLeftOnlyWhenALengthOrAFileSizeSaysSo) {
+  const std::string data = pattern(10000);
+  int file = temp_file(data);
+  ::lseek(file, 1000, SEEK_SET);
+  FdPair sink = unix_pair();
+  {
+    Options o;
+    o.prefix = "abc";
+    Pump p(file, sink.ours, o);
+    EXPECT_EQ(p.known_remaining(), 9003u);  // the prefix, then the file from its position
+  }
+  {
+    Options o;
+    o.length = 500;
+    Pump p(file, sink.ours, o);
+    EXPECT_EQ(p.known_remaining(), 500u);
+    ASSERT_EQ(p.step().kind, Step::Kind::done);
+    EXPECT_EQ(p.known_remaining(), 0u);
+  }
+  {
+    Options o;
+    o.stop_at_size = false;  // a growing file: its end is unknown
+    Pump p(file, sink.ours, o);
+    EXPECT_EQ(p.known_remaining(), std::nullopt);
+  }
+  FdPair stream = unix_pair();
+  {
+    Pump p(stream.ours, sink.ours);
+    EXPECT_EQ(p.known_remaining(), std::nullopt);
+  }
+  {
+    Options o;
+    o.length = 7;
+    Pump p(stream.ours, sink.ours, o);
+    EXPECT_EQ(p.known_remaining(), 7u);
+  }
+  ::close(file);
+}
+
+// The Ruby binding's per-call path: start on borrowed fds, move onto
+// duplicates when the transfer has to wait, close the borrowed ones.
+TEST(Pump, RebindToDuplicatesMidTransferChangesNothingElse) {
+  const std::string data = pattern(300000);
+  int file = temp_file(data);
+  FdPair dst = unix_pair();
+  int small = 4096;
+  ::setsockopt(dst.ours, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  ASSERT_EQ(::fcntl(dst.ours, F_SETFL, ::fcntl(dst.ours, F_GETFL) & ~O_NONBLOCK), 0);
+  Pump p(file, dst.ours);
+  Step s = p.step();
+  ASSERT_EQ(s.kind, Step::Kind::wait);  // nobody reads yet
+  EXPECT_EQ(s.side, Side::downstream);
+  int file_dup = ::fcntl(file, F_DUPFD_CLOEXEC, 3);
+  int dst_dup = ::fcntl(dst.ours, F_DUPFD_CLOEXEC, 3);
+  p.rebind(file_dup, dst_dup);
+  ::close(file);
+  ::close(dst.ours);
+  dst.ours = dst_dup;
+  std::string got;
+  std::thread reader([&] { got = read_all(dst.peer); });
+  for (;;) {
+    s = p.step();
+    if (s.kind == Step::Kind::done) break;
+    ASSERT_EQ(s.fd, s.side == Side::upstream ? file_dup : dst_dup);
+    pollfd pfd{s.fd, static_cast<short>(s.interest == Interest::readable ? POLLIN : POLLOUT), 0};
+    ::poll(&pfd, 1, 1000);
+  }
+  p.finish();
+  EXPECT_TRUE(p.result().ok());
+  EXPECT_EQ(p.result().bytes_written, data.size());
+  EXPECT_EQ(::lseek(file_dup, 0, SEEK_CUR), static_cast<off_t>(data.size()));
+  EXPECT_EQ(::fcntl(dst_dup, F_GETFL) & O_NONBLOCK, 0);  // restored through the duplicate
+  ::shutdown(dst.ours, SHUT_WR);
+  reader.join();
+  EXPECT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data);
+  ::close(file_dup);
+}
+
 TEST(Pump, AWaitOnAnIdleSourceHoldsNoPipe) {
   FdPair src = stream_pair(Kind::unix_socket, true);
   FdPair dst = stream_pair(Kind::unix_socket, false);

@@ -283,6 +283,26 @@ bool Pump::checksum_pipe() noexcept {
 
 void Pump::detach() noexcept { detached_ = true; }
 
+void Pump::rebind(int src_fd, int dst_fd) noexcept {
+  src_ = src_fd;
+  dst_ = dst_fd;
+}
+
+std::optional<std::uint64_t> Pump::known_remaining() const noexcept {
+  if (result_.status != Status::running) return 0;
+  std::uint64_t pending = (prefix_.size() - prefix_off_) + (buf_len_ - buf_off_) + in_pipe_;
+  std::optional<std::uint64_t> from_src;
+  if (length_) from_src = *length_ - std::min(*length_, result_.bytes_read);
+  if (stop_at_size_) {
+    std::uint64_t at = static_cast<std::uint64_t>(pos_);
+    std::uint64_t file_left = at < src_size_ ? src_size_ - at : 0;
+    from_src = from_src ? std::min(*from_src, file_left) : file_left;
+  }
+  if (src_eof_) from_src = 0;
+  if (!from_src) return std::nullopt;
+  return pending + *from_src;
+}
+
 bool Pump::switch_to_copy() noexcept {
   if (!buf_) {
     buf_ = new (std::nothrow) char[kCopyBuffer];

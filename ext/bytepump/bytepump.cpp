@@ -13,7 +13,11 @@
 // description alive, so the step never touches a reused fd number, and the
 // flags and file position are still restored through it. After every step
 // and every callback into Ruby the IOs are checked, and a closed one ends the
-// transfer with Ruby's own IOError.
+// transfer with Ruby's own IOError. One exception, the per-call fast path: a
+// Pump whose whole transfer is known to be small (kSmallTransfer) takes its
+// first step on the IOs' own fds while holding the GVL, so no thread can
+// close them meanwhile; it moves onto duplicates before Ruby runs again,
+// unless that step finished the transfer.
 #include <fcntl.h>
 #include <poll.h>
 #include <ruby.h>
@@ -28,6 +32,7 @@
 #include <cstdint>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include "bytepump/body_decoder.hpp"
 #include "bytepump/canceller.hpp"
@@ -130,9 +135,20 @@ Native<Machine>* create_native(const PumpArgs& a) noexcept {
   }
 }
 
+// Our own fds for one transfer (see the top of this file); -1 when unused.
+struct Dups {
+  int src = -1;
+  int dst = -1;
+  void close_all() noexcept {
+    // Don't retry close in case of EINTR!
+    if (src >= 0) ::close(src);
+    if (dst >= 0) ::close(dst);
+    src = dst = -1;
+  }
+};
+
 // One blocking call's state; `out` is filled by the cleanup before the Native
 // is freed.
-struct Dups;
 
 template <typename Machine, typename Out>
 struct Drive {
@@ -287,12 +303,43 @@ void check_open(VALUE src, VALUE dst) {
   if (!NIL_P(dst)) GetOpenFile(dst, fptr);
 }
 
+// A transfer of at most this many bytes (known up front) takes its first
+// step holding the GVL, without duplicating the fds: a step on nonblocking
+// fds returns at once, and file I/O of this size blocks the process for
+// little longer than the duplicates and closes it saves.
+constexpr std::uint64_t kSmallTransfer = 64 * 1024;
+
+int dup_descriptor(VALUE io, const char* call);
+
+// The per-call fast path (see the top of this file). Returns true when the
+// first step ended the transfer; otherwise the machine is on duplicates.
+template <typename Machine, typename Out>
+bool first_step_holding_gvl(Drive<Machine, Out>* d) {
+  if constexpr (std::is_same_v<Machine, bytepump::Pump>) {
+    if (d->dups->src >= 0) return false;  // already on duplicates
+    Machine& machine = d->native->machine;
+    auto known = machine.known_remaining();
+    if (known && *known <= kSmallTransfer && machine.step().kind == Step::Kind::done) return true;
+    d->dups->src = dup_descriptor(d->src, "splice_to: dup(src)");
+    d->dups->dst = dup_descriptor(d->dst, "splice_to: dup(dst)");
+    machine.rebind(d->dups->src, d->dups->dst);
+  }
+  return false;
+}
+
 template <typename Machine, typename Out>
 VALUE drive_body(VALUE arg) {
   auto* d = reinterpret_cast<Drive<Machine, Out>*>(arg);
   Machine& machine = d->native->machine;
   give_back(d->src, d->read_ahead, d->read_ahead_left);
   std::uint64_t reported = 0;
+  if (first_step_holding_gvl(d)) {
+    const bytepump::Result& r = machine.result();
+    if (d->yield_progress && r.bytes_written > 0) rb_yield(ULL2NUM(r.bytes_written));
+    check_open(d->src, d->dst);  // as after any step: a block may have closed one
+    finish_body(machine, d->out);
+    return Qnil;
+  }
   // With a Fiber scheduler every wait goes through it (rb_io_wait).
   const bool blocking_waits = rb_fiber_scheduler_current() == Qnil;
   for (;;) {
@@ -381,18 +428,6 @@ void collect(const bytepump::HttpBody& m, TransferOut& out) {
   out.parse_error = m.parse_error();
   out.prefix_left = m.prefix_left();
 }
-
-// Our own fds for one transfer (see the top of this file); -1 when unused.
-struct Dups {
-  int src = -1;
-  int dst = -1;
-  void close_all() noexcept {
-    // Don't retry close in case of EINTR!
-    if (src >= 0) ::close(src);
-    if (dst >= 0) ::close(dst);
-    src = dst = -1;
-  }
-};
 
 template <typename Machine, typename Out>
 VALUE drive_cleanup(VALUE arg) {
@@ -535,15 +570,21 @@ TransferOut transfer(VALUE src, VALUE dst, PumpArgs& a, bool http_body) {
     a.prefix_len = static_cast<std::size_t>(RSTRING_LEN(prefix));
   }
 
+  // A body machine starts on duplicates; a Pump starts on the IOs' own fds
+  // and takes duplicates before it runs without the GVL (drive_body).
   Dups dups;
-  dups.src = dup_descriptor(src, "splice_to: dup(src)");
-  a.src_fd = dups.src;
-  dups.dst = ::fcntl(rb_io_descriptor(dst_io), F_DUPFD_CLOEXEC, 3);
-  if (dups.dst < 0) {
-    dups.close_all();
-    rb_sys_fail("splice_to: dup(dst)");
+  a.src_fd = rb_io_descriptor(src);
+  a.dst_fd = rb_io_descriptor(dst_io);
+  if (http_body) {
+    dups.src = dup_descriptor(src, "splice_to: dup(src)");
+    a.src_fd = dups.src;
+    dups.dst = ::fcntl(a.dst_fd, F_DUPFD_CLOEXEC, 3);
+    if (dups.dst < 0) {
+      dups.close_all();
+      rb_sys_fail("splice_to: dup(dst)");
+    }
+    a.dst_fd = dups.dst;
   }
-  a.dst_fd = dups.dst;
 
   TransferOut out;
   if (http_body) {

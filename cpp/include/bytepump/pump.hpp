@@ -135,6 +135,15 @@ class BYTEPUMP_API Pump {
   // for drivers that learn the fds were closed, and their numbers possibly
   // reused, while the pump ran.
   void detach() noexcept;
+  // Moves the pump onto other fds for the same open files (dup(2)s of the
+  // ones it was given): flags and file positions are shared between
+  // duplicates, so nothing else changes. For drivers that start on borrowed
+  // fds and take their own copies only when the transfer outlasts a step.
+  void rebind(int src_fd, int dst_fd) noexcept;
+  // The bytes still to deliver when that is known up front (a `length`, or
+  // a regular file read up to its size; a pending prefix included), else
+  // nullopt. EOF may still come sooner.
+  std::optional<std::uint64_t> known_remaining() const noexcept;
   const Result& result() const noexcept { return result_; }
 
  private:
