@@ -1,10 +1,13 @@
 // Relays a pipe into another pipe with the installed library, the smallest
-// real use of bytepump::pump, and takes one response body off a socket with
-// bytepump::fetch (the README's C++ examples).
+// real use of bytepump::pump, takes one response body off a socket with
+// bytepump::fetch (the README's C++ examples), and queues bytes in a
+// bytepump::PipeBuffer.
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <bytepump/fetch.hpp>
+#include <bytepump/pipe_buffer.hpp>
 #include <bytepump/pump.hpp>
 #include <cstdio>
 #include <cstring>
@@ -48,5 +51,17 @@ int main() {
     return 1;
   }
   std::printf("fetched %llu body bytes\n", static_cast<unsigned long long>(f.body.bytes_written));
+
+  int q_in[2], q_out[2];
+  if (pipe2(q_in, O_NONBLOCK) != 0 || pipe2(q_out, O_NONBLOCK) != 0) return 1;
+  if (write(q_in[1], "queued", 6) != 6) return 1;
+  bytepump::PipeBuffer queue, moved;
+  if (queue.splice_in(q_in[0], 100) != 6 || moved.move_from(queue, 100) != 6 ||
+      moved.splice_out(q_out[1], 100) != 6 || read(q_out[0], got, sizeof got) != 6 ||
+      std::memcmp(got, "queued", 6) != 0) {
+    std::fprintf(stderr, "PipeBuffer failed\n");
+    return 1;
+  }
+  std::printf("queued 6 bytes through %zu-byte-capped PipeBuffers\n", moved.max_size());
   return 0;
 }
