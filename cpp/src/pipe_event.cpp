@@ -26,6 +26,16 @@ PipeEvent::PipeEvent(int fd, int options, std::size_t max_size)
       watch_changed();
     }
   });
+  // Input taken from a full buffer (by another PipeEvent's callback, say)
+  // lets reading go on.
+  input_.on_length_change([this](std::size_t before, std::size_t after) {
+    std::size_t cap = read_cap();
+    if (before >= cap && after < cap) watch_changed();
+  });
+}
+
+std::size_t PipeEvent::read_cap() const noexcept {
+  return read_high_ ? std::min(read_high_, input_.max_size()) : input_.max_size();
 }
 
 PipeEvent::~PipeEvent() {
@@ -70,9 +80,7 @@ void PipeEvent::set_timeouts(std::optional<std::chrono::nanoseconds> read_timeou
 }
 
 bool PipeEvent::reading_active() const noexcept {
-  if (!(enabled_ & read) || eof_) return false;
-  std::size_t cap = read_high_ ? std::min(read_high_, input_.max_size()) : input_.max_size();
-  return input_.size() < cap;
+  return (enabled_ & read) && !eof_ && input_.size() < read_cap();
 }
 
 bool PipeEvent::writing_active() const noexcept { return (enabled_ & write) && !output_.empty(); }
@@ -97,8 +105,7 @@ bool PipeEvent::report(short what, const std::shared_ptr<bool>& alive) {
 bool PipeEvent::handle(bool readable, bool writable, Clock::time_point now) {
   std::shared_ptr<bool> alive = alive_;  // outlives us if a callback frees us
   if (readable && reading_active()) {
-    std::size_t cap = read_high_ ? std::min(read_high_, input_.max_size()) : input_.max_size();
-    ssize_t n = input_.splice_in(fd_, cap - input_.size());
+    ssize_t n = input_.splice_in(fd_, read_cap() - input_.size());
     if (n > 0) {
       read_since_ = now;
       if (input_.size() >= read_low_ && read_cb_) {

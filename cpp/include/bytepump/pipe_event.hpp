@@ -49,12 +49,13 @@ class BYTEPUMP_API PipeEvent {
   PipeEvent& operator=(const PipeEvent&) = delete;
 
   int fd() const noexcept { return fd_; }
-  // Use them freely, but leave output()'s length callback alone: it is how
-  // the PipeEvent notices bytes queued from outside its callbacks.
+  // Use them freely, but leave their length callbacks alone: they are how
+  // the PipeEvent notices bytes queued or taken outside its own callbacks.
   PipeBuffer& input() noexcept { return input_; }
   PipeBuffer& output() noexcept { return output_; }
 
-  // Any of them may be empty. A callback may destroy the PipeEvent.
+  // Any of them may be empty. A callback may destroy the PipeEvent, as its
+  // last act: the callback object (and what it captured) goes with it.
   void set_callbacks(DataCallback read_cb, DataCallback write_cb, EventCallback event_cb);
   void enable(short what) noexcept;
   void disable(short what) noexcept;
@@ -88,6 +89,7 @@ class BYTEPUMP_API PipeEvent {
   virtual void watch_changed() noexcept {}
 
  private:
+  std::size_t read_cap() const noexcept;  // input size at which reading pauses
   bool reading_active() const noexcept;
   bool writing_active() const noexcept;
   // Runs the event callback with `what`; false if it destroyed us.
