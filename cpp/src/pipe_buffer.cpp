@@ -24,13 +24,6 @@ bool pipe_writable(int write_fd) noexcept {
   return ::poll(&p, 1, 0) > 0 && (p.revents & POLLOUT) != 0;
 }
 
-// /dev/null, opened once: where discarded bytes are spliced so their pipes
-// go back to the pool empty. -1 if it can't be opened.
-int dev_null() noexcept {
-  static const int fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-  return fd;
-}
-
 }  // namespace
 
 PipeBuffer::PipeBuffer(std::size_t max_size, std::size_t segment_size) noexcept
@@ -236,9 +229,10 @@ ssize_t PipeBuffer::discard(std::size_t max) noexcept {
   while (dropped < max && !segments_.empty()) {
     Segment& head = segments_.front();
     std::size_t len = std::min(max - dropped, head.bytes);
-    ssize_t n = dev_null() >= 0 ? detail::splice_retry(head.pipe.read_fd, nullptr, dev_null(),
-                                                       nullptr, len, SPLICE_F_NONBLOCK)
-                                : -1;
+    ssize_t n = detail::dev_null() >= 0
+                    ? detail::splice_retry(head.pipe.read_fd, nullptr, detail::dev_null(), nullptr,
+                                           len, SPLICE_F_NONBLOCK)
+                    : -1;
     if (n <= 0) {
       if (len < head.bytes) {
         err = n == 0 ? EIO : errno;

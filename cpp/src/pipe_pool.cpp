@@ -110,6 +110,11 @@ std::size_t pooled_capacity() noexcept {
   return pooled_total;
 }
 
+int dev_null() noexcept {
+  static const int fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  return fd;
+}
+
 Pipe acquire_pipe(std::size_t size) noexcept {
   Pipe p;
   {

@@ -22,6 +22,9 @@ BYTEPUMP_API Pipe acquire_pipe(std::size_t size) noexcept;
 // Returns a pipe to the pool if `empty` and the pool has room; closes it
 // otherwise. A pipe that may still hold bytes must never be pooled.
 BYTEPUMP_API void release_pipe(Pipe pipe, bool empty) noexcept;
+// /dev/null opened for writing once per process (O_CLOEXEC): where discarded
+// bytes are spliced. -1 if it cannot be opened.
+BYTEPUMP_API int dev_null() noexcept;
 // Pipes currently pooled (for tests).
 BYTEPUMP_API std::size_t pooled_pipes() noexcept;
 // Bytes held by pooled pipes: anything but 0 means a pipe that still held
