@@ -7,6 +7,7 @@ require "bytepump/result"
 require "bytepump/copy"
 require "bytepump/fetch"
 require "bytepump/http/copy_body"
+require "bytepump/frames"
 require "bytepump/io_methods"
 
 # Zero-copy transfers between file descriptors with Linux splice(2).

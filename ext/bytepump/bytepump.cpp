@@ -37,6 +37,7 @@
 #include "bytepump/body_decoder.hpp"
 #include "bytepump/canceller.hpp"
 #include "bytepump/chunked.hpp"
+#include "bytepump/frames.hpp"
 #include "bytepump/head_parser.hpp"
 #include "bytepump/head_scanner.hpp"
 #include "bytepump/http_body.hpp"
@@ -835,6 +836,298 @@ rb_data_type_t typed(const char* name) {
   t.flags = RUBY_TYPED_FREE_IMMEDIATELY;
   return t;
 }
+// Bytepump::Native::FrameReader and FrameWriter: the frame machines driven
+// for Bytepump::Frames, one frame per call. Each call steps on duplicates of
+// the IOs' fds (rebound at its start, closed at its end) and waits with
+// rb_io_wait; framing, counts and messages are the core's.
+struct FrameReaderBox {
+  bytepump::FrameReader reader{-1};
+  bool broken = false;  // a call stopped inside a frame: the stream is lost
+  std::string broken_at;
+};
+
+const rb_data_type_t kFrameReaderType = typed<FrameReaderBox>("Bytepump::Native::FrameReader");
+
+VALUE Bytepump_Native_FrameReader_alloc(VALUE klass) {
+  return TypedData_Wrap_Struct(klass, &kFrameReaderType, new FrameReaderBox());
+}
+
+FrameReaderBox* get_frame_reader(VALUE self) {
+  return static_cast<FrameReaderBox*>(rb_check_typeddata(self, &kFrameReaderType));
+}
+
+template <typename Machine>
+struct FrameCall {
+  Machine* machine;
+  VALUE upstream_io;    // where the machine reads
+  VALUE downstream_io;  // where it writes (Qnil until a reader's frame is routed)
+  int up_dup = -1;
+  int down_dup = -1;
+  bytepump::StallClock clock;
+  bool stalled = false;
+  Side stalled_side = Side::none;
+};
+
+void close_dup(int& fd) {
+  // Don't retry close in case of EINTR!
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+// Steps until the machine is done, waiting on the IO of the side it names,
+// or until a side stalls past its timeout (c->stalled).
+void check_open_if_io(VALUE a, VALUE b) {
+  rb_io_t* fptr;
+  if (!NIL_P(a)) GetOpenFile(a, fptr);
+  if (!NIL_P(b)) GetOpenFile(b, fptr);
+}
+
+template <typename Machine>
+void drive_frame_machine(FrameCall<Machine>* c) {
+  for (;;) {
+    check_open_if_io(c->upstream_io, c->downstream_io);
+    StepCall<Machine> call{c->machine, Step{}};
+    call.step.kind = Step::Kind::more;
+    rb_thread_call_without_gvl(step_without_gvl<Machine>, &call, RUBY_UBF_IO, nullptr);
+    check_open_if_io(c->upstream_io, c->downstream_io);
+    Step step = call.step;
+    if (step.kind == Step::Kind::done) return;
+    if (step.kind == Step::Kind::more) {
+      rb_thread_check_ints();
+      continue;
+    }
+    auto left = c->clock.remaining(c->machine->result(), step.side);
+    if (left && left->count() <= 0) {
+      c->stalled = true;  // the caller ends the machine, or keeps it between frames
+      c->stalled_side = step.side;
+      return;
+    }
+    VALUE io = step.side == Side::upstream ? c->upstream_io : c->downstream_io;
+    int events = step.interest == Interest::readable ? RUBY_IO_READABLE : RUBY_IO_WRITABLE;
+    rb_io_wait(io, RB_INT2NUM(events), left ? DBL2NUM(left->count() / 1e9) : Qnil);
+  }
+}
+
+VALUE frame_status_symbol(bytepump::FrameStatus status) {
+  return ID2SYM(rb_intern(bytepump::to_string(status)));
+}
+
+VALUE writable_io(VALUE io, const char* what) {
+  if (!RB_TYPE_P(io, T_FILE)) {
+    rb_raise(rb_eTypeError, "%s must be an IO (got %" PRIsVALUE ")", what, rb_obj_class(io));
+  }
+  VALUE w = rb_io_get_write_io(io);
+  rb_io_t* fptr;
+  GetOpenFile(w, fptr);
+  rb_io_check_writable(fptr);
+  rb_io_flush(w);
+  return w;
+}
+
+struct ReaderCall {
+  FrameReaderBox* box;
+  FrameCall<bytepump::FrameReader> call;
+  std::uint64_t written_before;
+};
+
+VALUE frame_read_body(VALUE arg) {
+  auto* r = reinterpret_cast<ReaderCall*>(arg);
+  bytepump::FrameReader& reader = r->box->reader;
+  drive_frame_machine(&r->call);
+  if (reader.status() == bytepump::FrameStatus::header) {
+    const bytepump::Frame& f = reader.frame();
+    VALUE dst = rb_yield_values(2, UINT2NUM(f.channel), ULONG2NUM(f.length));
+    if (NIL_P(dst)) {
+      reader.deliver_to(-1);
+    } else {
+      if (!RB_TYPE_P(dst, T_FILE)) {
+        rb_raise(rb_eTypeError,
+                 "the route for channel %u must be an IO or nil (got %" PRIsVALUE ")", f.channel,
+                 rb_obj_class(dst));
+      }
+      r->call.downstream_io = writable_io(dst, "the route");
+      r->call.down_dup = dup_descriptor(r->call.downstream_io, "Frames#read: dup(route)");
+      reader.deliver_to(r->call.down_dup);
+    }
+    drive_frame_machine(&r->call);
+  }
+  return Qnil;
+}
+
+VALUE frame_read_cleanup(VALUE arg) {
+  auto* r = reinterpret_cast<ReaderCall*>(arg);
+  bytepump::FrameReader& reader = r->box->reader;
+  if (!r->call.stalled && !reader.between_frames() &&
+      reader.status() != bytepump::FrameStatus::truncated &&
+      reader.status() != bytepump::FrameStatus::error && !r->box->broken) {
+    // Stopped inside a frame (an exception, a closed IO): what follows in
+    // the stream can no longer be framed.
+    r->box->broken = true;
+    r->box->broken_at = "channel " + std::to_string(reader.frame().channel) + ", length " +
+                        std::to_string(reader.frame().length);
+    reader.abort(ECANCELED, Side::none);
+  }
+  // An idle reader holds no pipe (nor its share of the pipe quota).
+  if (reader.between_frames()) reader.finish();
+  reader.rebind(-1);
+  close_dup(r->call.up_dup);
+  close_dup(r->call.down_dup);
+  return Qnil;
+}
+
+// FrameReader#read(io, timeout) { |channel, length| io or nil } =>
+//   [status, channel, length, payload bytes delivered, message]
+// status: :frame, :eof, :invalid_length, :truncated, :error,
+// :timeout_upstream (nothing arrived; the reader is still usable) or
+// :broken (a stall or an earlier stop inside a frame). The block routes a
+// frame's payload: an IO gets it, nil discards it.
+VALUE Bytepump_Native_FrameReader_read(VALUE self, VALUE io, VALUE timeout) {
+  FrameReaderBox* box = get_frame_reader(self);
+  Check_Type(io, T_FILE);
+  rb_io_t* fptr;
+  GetOpenFile(io, fptr);
+  check_readable(io, fptr, "Frames#read");
+  if (rb_io_read_pending(fptr)) {
+    rb_raise(rb_eIOError,
+             "Frames#read: the IO has bytes buffered by Ruby; frames must be read "
+             "from the fd (don't mix Frames#read with gets/read on it)");
+  }
+  if (box->broken) {
+    rb_raise(rb_eIOError,
+             "Frames#read: the frame stream is broken: an earlier read stopped inside a "
+             "frame (%s)",
+             box->broken_at.c_str());
+  }
+  auto t = seconds(timeout_arg(timeout));
+  ReaderCall r{box, {&box->reader, io, Qnil, -1, -1, bytepump::StallClock(t, t)}, 0};
+  r.written_before = box->reader.result().bytes_written;
+  r.call.up_dup = dup_descriptor(io, "Frames#read: dup(io)");
+  box->reader.rebind(r.call.up_dup);
+  rb_ensure(frame_read_body, reinterpret_cast<VALUE>(&r), frame_read_cleanup,
+            reinterpret_cast<VALUE>(&r));
+  const bytepump::FrameReader& reader = box->reader;
+  VALUE status;
+  if (r.call.stalled && reader.between_frames()) {
+    status = ID2SYM(rb_intern("timeout_upstream"));
+  } else if (r.call.stalled) {
+    box->reader.abort(ETIMEDOUT, r.call.stalled_side);
+    box->broken = true;
+    box->broken_at = "channel " + std::to_string(reader.frame().channel) + ", length " +
+                     std::to_string(reader.frame().length);
+    status = ID2SYM(
+        rb_intern(r.call.stalled_side == Side::upstream ? "broken_upstream" : "broken_downstream"));
+  } else {
+    status = frame_status_symbol(reader.status());
+  }
+  if (reader.status() == bytepump::FrameStatus::error && !r.call.stalled) box->broken = true;
+  std::string message = reader.message();
+  VALUE out[5] = {status, UINT2NUM(reader.frame().channel), ULONG2NUM(reader.frame().length),
+                  ULL2NUM(reader.result().bytes_written - r.written_before),
+                  rb_str_new(message.data(), static_cast<long>(message.size()))};
+  return rb_ary_new_from_values(5, out);
+}
+
+struct WriterCall {
+  bytepump::FrameWriter* writer;
+  FrameCall<bytepump::FrameWriter> call;
+};
+
+VALUE frame_write_body(VALUE arg) {
+  drive_frame_machine(&reinterpret_cast<WriterCall*>(arg)->call);
+  return Qnil;
+}
+
+VALUE frame_write_cleanup(VALUE arg);
+
+VALUE frame_write_drive(VALUE arg) {
+  return rb_ensure(frame_write_body, arg, frame_write_cleanup, arg);
+}
+
+VALUE frame_write_cleanup(VALUE arg) {
+  auto* w = reinterpret_cast<WriterCall*>(arg);
+  if (w->writer->busy()) w->writer->abort(ECANCELED, Side::none);
+  close_dup(w->call.up_dup);
+  close_dup(w->call.down_dup);
+  return Qnil;
+}
+
+// Native::FrameWriter.write(io, channel, payload, length, timeout) =>
+//   [status, bytes written (header included), message, errno]
+// payload: a String (length unused) or an IO to splice `length` bytes from.
+// status: :frame, :truncated, :error, :timeout_upstream, :timeout_downstream.
+VALUE Bytepump_Native_FrameWriter_write(VALUE self, VALUE io, VALUE channel, VALUE payload,
+                                        VALUE length, VALUE timeout) {
+  VALUE dst = writable_io(io, "the frames IO");
+  unsigned long ch = NUM2ULONG(channel);
+  if (ch > 0xffff) rb_raise(rb_eArgError, "channel must be 0..65535 (got %lu)", ch);
+  VALUE frozen = Qnil;
+  VALUE src = Qnil;
+  std::uint64_t len;
+  if (RB_TYPE_P(payload, T_STRING)) {
+    frozen = rb_str_new_frozen(payload);
+    len = static_cast<std::uint64_t>(RSTRING_LEN(frozen));
+  } else {
+    Check_Type(payload, T_FILE);
+    src = payload;
+    rb_io_t* fptr;
+    GetOpenFile(src, fptr);
+    check_readable(src, fptr, "Frames#write");
+    if (rb_io_read_pending(fptr)) {
+      rb_raise(rb_eIOError, "Frames#write: the payload IO has bytes buffered by Ruby");
+    }
+    len = NUM2ULL(length);
+  }
+  if (len == 0 || len > bytepump::kMaxFrameLength) {
+    rb_raise(rb_eArgError, "frame length must be 1..%u (got %llu for channel %lu)",
+             bytepump::kMaxFrameLength, static_cast<unsigned long long>(len), ch);
+  }
+  auto t = seconds(timeout_arg(timeout));
+  auto* writer = new (std::nothrow) bytepump::FrameWriter(-1);
+  if (!writer) rb_raise(rb_eNoMemError, "bytepump: cannot allocate a frame writer");
+  WriterCall w{writer, {writer, src, dst, -1, -1, bytepump::StallClock(t, t)}};
+  int err = 0;
+  w.call.down_dup = ::fcntl(rb_io_descriptor(dst), F_DUPFD_CLOEXEC, 3);
+  if (w.call.down_dup < 0) err = errno;
+  if (!err && !NIL_P(src)) {
+    w.call.up_dup = ::fcntl(rb_io_descriptor(src), F_DUPFD_CLOEXEC, 3);
+    if (w.call.up_dup < 0) err = errno;
+  }
+  if (!err) {
+    writer->rebind(w.call.down_dup);
+    bool begun =
+        NIL_P(src)
+            ? writer->begin(static_cast<std::uint16_t>(ch),
+                            std::string_view(RSTRING_PTR(frozen), static_cast<std::size_t>(len)))
+            : writer->begin(static_cast<std::uint16_t>(ch), static_cast<std::uint32_t>(len),
+                            w.call.up_dup);
+    if (!begun) err = errno;
+  }
+  if (err) {
+    close_dup(w.call.up_dup);
+    close_dup(w.call.down_dup);
+    delete writer;
+    rb_syserr_fail(err, "Frames#write: dup");
+  }
+  // The writer is freed here, after an exception too, then it goes on.
+  int state = 0;
+  rb_protect(frame_write_drive, reinterpret_cast<VALUE>(&w), &state);
+  RB_GC_GUARD(frozen);
+  VALUE status;
+  if (w.call.stalled) {
+    status = ID2SYM(rb_intern(w.call.stalled_side == Side::upstream ? "timeout_upstream"
+                                                                    : "timeout_downstream"));
+  } else {
+    status = frame_status_symbol(writer->status());
+  }
+  std::string message = writer->message();
+  VALUE out[4] = {status, ULL2NUM(writer->result().bytes_written),
+                  rb_str_new(message.data(), static_cast<long>(message.size())),
+                  INT2NUM(writer->error())};
+  delete writer;
+  if (state) rb_jump_tag(state);
+  return rb_ary_new_from_values(4, out);
+}
+
 // Bytepump::Native::BodyDecoder: http::BodyDecoder for the paths where the
 // body passes through Ruby (https, ends that are not IOs), plus the count of
 // bytes the destination took: framing, limits, counts, CRC and errors are
@@ -1105,4 +1398,10 @@ extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
                    RUBY_METHOD_FUNC(Bytepump_Native_HeadParser_interim_responses), 0);
   rb_define_method(cHeadParser, "error", RUBY_METHOD_FUNC(Bytepump_Native_HeadParser_error), 0);
   rb_define_module_function(mNative, "pool_stats", RUBY_METHOD_FUNC(Bytepump_Native_pool_stats), 0);
+  VALUE cFrameReader = rb_define_class_under(mNative, "FrameReader", rb_cObject);
+  rb_define_alloc_func(cFrameReader, Bytepump_Native_FrameReader_alloc);
+  rb_define_method(cFrameReader, "read", RUBY_METHOD_FUNC(Bytepump_Native_FrameReader_read), 2);
+  VALUE cFrameWriter = rb_define_class_under(mNative, "FrameWriter", rb_cObject);
+  rb_define_module_function(cFrameWriter, "write",
+                            RUBY_METHOD_FUNC(Bytepump_Native_FrameWriter_write), 5);
 }

@@ -90,4 +90,25 @@ module Bytepump
   class UpstreamTimeout < Timeout; end
   # The destination accepted nothing for downstream_timeout.
   class DownstreamTimeout < Timeout; end
+
+  # A frame header with a length of 0 or over Frames::MAX_LENGTH. The
+  # reader has reset: the next Frames#read reads a new header.
+  class InvalidFrame < IOError
+    include Error
+
+    attr_reader :channel, :length
+
+    def initialize(message, channel:, length:)
+      super(message)
+      @channel = channel
+      @length = length
+    end
+  end
+
+  # The frame stream ended inside a frame. #bytes_written counts the payload
+  # bytes of that frame delivered before the end.
+  class TruncatedFrame < EOFError
+    include Error
+    include PartialWrite
+  end
 end

@@ -61,6 +61,14 @@ class BYTEPUMP_API FrameReader {
   Step step() noexcept;
   // After a `header` status: where its payload goes (negative: discarded).
   void deliver_to(int fd) noexcept;
+  // Reads from another fd for the same open file (a dup of the one given):
+  // for drivers that hold their own duplicate per call.
+  void rebind(int src_fd) noexcept { src_ = src_fd; }
+  // True when no byte of a frame has been read yet (a driver may stop here
+  // and go on later) or after a frame or an invalid header.
+  bool between_frames() const noexcept {
+    return !in_payload_ && header_len_ == 0 && status_ != FrameStatus::header;
+  }
 
   FrameStatus status() const noexcept { return status_; }
   // The frame of the last header, frame or invalid_length status.
@@ -77,8 +85,8 @@ class BYTEPUMP_API FrameReader {
   std::uint64_t frames() const noexcept { return frames_; }
   // Ends a read under way with an error (read_frame's timeouts).
   void abort(int err, Side side) noexcept { end(FrameStatus::error, err, side); }
-  // Ends the reader: its pipe goes back to the pool, or is closed if it
-  // still holds bytes. Also done by the destructor.
+  // Gives its pipe back to the pool (or closes it if it still holds bytes);
+  // a later step takes one again. Done by the destructor too.
   void finish() noexcept;
 
  private:
@@ -122,6 +130,8 @@ class BYTEPUMP_API FrameWriter {
   bool begin(std::uint16_t channel, std::string_view payload) noexcept;
   Step step() noexcept;
   bool busy() const noexcept { return busy_; }
+  // Writes to another fd for the same open file (a dup of the one given).
+  void rebind(int dst_fd) noexcept { dst_ = dst_fd; }
 
   FrameStatus status() const noexcept { return status_; }
   const Frame& frame() const noexcept { return frame_; }
