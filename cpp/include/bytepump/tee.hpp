@@ -1,0 +1,108 @@
+#ifndef BYTEPUMP_TEE_HPP_
+#define BYTEPUMP_TEE_HPP_
+
+#include <cstdint>
+#include <vector>
+
+#include "bytepump/detail/pipe_pool.hpp"
+#include "bytepump/export.hpp"
+#include "bytepump/pump.hpp"
+
+namespace bytepump {
+
+// One destination of a tee: its fd, what it got, and how it ended.
+struct TeeDestination {
+  int fd = -1;
+  std::uint64_t bytes_written = 0;
+  // running while it takes bytes; done when it got every byte; error
+  // (`error` holds errno) or timeout_downstream when it failed, after
+  // which the others go on without it.
+  Status status = Status::running;
+  int error = 0;
+  bool ok() const noexcept { return status == Status::done; }
+};
+
+struct TeeResult {
+  std::uint64_t bytes_read = 0;  // taken from the source
+  // done when the source ended (or `length` was reached) and every
+  // destination still alive got every byte; timeout_upstream, cancelled,
+  // or error (error_side upstream: the source failed; downstream: every
+  // destination failed).
+  Status status = Status::running;
+  int error = 0;
+  Side error_side = Side::none;
+  std::vector<TeeDestination> destinations;
+  // True when the transfer and every destination are done.
+  bool ok() const noexcept;
+};
+
+// One source to several destinations, every destination getting every
+// byte. The source is spliced into a pipe; each chunk is copied with tee(2)
+// into a pipe of each destination but the last, and spliced from the main
+// pipe into the last; each destination's pipe drains at its own pace, so a
+// slow one holds back the source by at most one chunk (a pipe) while the
+// others go on. A destination that fails or stalls past the downstream
+// timeout is dropped with its count and error; the others go on.
+//
+// A step machine like Pump: step() returns wait with waits() listing the
+// fds to poll (any one ready will do), more, or done.
+class BYTEPUMP_API Tee {
+ public:
+  struct Wait {
+    int fd;
+    Interest interest;
+    int destination;  // index into destinations, or -1 for the source
+  };
+
+  Tee(int src_fd, const std::vector<int>& dst_fds, const Options& options = {});
+  ~Tee();
+  Tee(const Tee&) = delete;
+  Tee& operator=(const Tee&) = delete;
+
+  Step step() noexcept;
+  const std::vector<Wait>& waits() const noexcept { return waits_; }
+  // Drops destination i with `error` (ETIMEDOUT: its stall timeout) and
+  // timeout_downstream or error status.
+  void drop(std::size_t i, Status status, int error) noexcept;
+  // Ends the whole transfer early (source stall, cancel, a failed wait).
+  void abort(Status why, int error = 0) noexcept;
+  void finish() noexcept;
+  const TeeResult& result() const noexcept { return result_; }
+
+ private:
+  struct Lane {
+    detail::Pipe pipe;         // none for the lane fed straight from the main pipe
+    std::uint64_t queued = 0;  // bytes in pipe, not yet written
+    bool teed = false;         // holds a copy of the current chunk
+  };
+
+  bool alive(std::size_t i) const noexcept {
+    return result_.destinations[i].status == Status::running;
+  }
+  bool reading_done() const noexcept;
+  Step fail(Status status, int error, Side side) noexcept;
+
+  int src_;
+  std::optional<std::uint64_t> length_;
+  std::size_t pipe_size_;
+  std::size_t step_budget_;
+  detail::Pipe main_;
+  std::uint64_t chunk_ = 0;  // bytes of the current chunk still in the main pipe
+  bool src_eof_ = false;
+  std::vector<Lane> lanes_;
+  std::size_t sink_;  // the lane spliced straight from the main pipe, or none
+  std::vector<Wait> waits_;
+  TeeResult result_;
+  std::vector<int> flags_;  // destinations' original flags (-1: untouched)
+  int src_flags_ = -1;
+  bool finished_ = false;
+};
+
+// Moves src to every destination until EOF or `length`, waiting with ppoll,
+// with the stall timeouts, canceller and progress (bytes read) of `options`.
+BYTEPUMP_API TeeResult tee(int src_fd, const std::vector<int>& dst_fds,
+                           const Options& options = {});
+
+}  // namespace bytepump
+
+#endif  // BYTEPUMP_TEE_HPP_

@@ -1,0 +1,315 @@
+#include "bytepump/tee.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <limits>
+
+#include "bytepump/detail/syscalls.hpp"
+#include "bytepump/sigpipe.hpp"
+
+namespace bytepump {
+namespace {
+
+constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
+
+bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+
+}  // namespace
+
+bool TeeResult::ok() const noexcept {
+  if (status != Status::done) return false;
+  for (const TeeDestination& d : destinations) {
+    if (!d.ok()) return false;
+  }
+  return true;
+}
+
+Tee::Tee(int src_fd, const std::vector<int>& dst_fds, const Options& options)
+    : src_(src_fd),
+      length_(options.length),
+      pipe_size_(options.pipe_size),
+      step_budget_(std::max<std::size_t>(options.step_budget, 1)),
+      lanes_(dst_fds.size()),
+      sink_(dst_fds.empty() ? kNone : dst_fds.size() - 1),
+      flags_(dst_fds.size(), -1) {
+  result_.destinations.resize(dst_fds.size());
+  for (std::size_t i = 0; i < dst_fds.size(); ++i) result_.destinations[i].fd = dst_fds[i];
+  if (dst_fds.empty() || src_fd < 0) {
+    fail(Status::error, dst_fds.empty() ? EINVAL : EBADF,
+         dst_fds.empty() ? Side::downstream : Side::upstream);
+    return;
+  }
+  src_flags_ = detail::set_nonblocking(src_fd);
+  for (std::size_t i = 0; i < dst_fds.size(); ++i) flags_[i] = detail::set_nonblocking(dst_fds[i]);
+  main_ = detail::acquire_pipe(pipe_size_);
+  if (!main_.valid()) {
+    fail(Status::error, errno, Side::none);
+    return;
+  }
+  for (std::size_t i = 0; i < lanes_.size(); ++i) {
+    if (i == sink_) continue;
+    // As big as the main pipe, so a tee of a whole chunk into an empty lane
+    // always fits (in bytes and in pipe buffers).
+    lanes_[i].pipe = detail::acquire_pipe(main_.capacity);
+    if (!lanes_[i].pipe.valid()) {
+      fail(Status::error, errno, Side::none);
+      return;
+    }
+    if (lanes_[i].pipe.capacity < main_.capacity) {
+      fail(Status::error, ENOBUFS, Side::none);
+      return;
+    }
+  }
+}
+
+Tee::~Tee() { finish(); }
+
+void Tee::finish() noexcept {
+  if (finished_) return;
+  finished_ = true;
+  if (result_.status == Status::running) result_.status = Status::cancelled;
+  for (std::size_t i = lanes_.size(); i-- > 0;) {
+    if (flags_[i] >= 0) ::fcntl(result_.destinations[i].fd, F_SETFL, flags_[i]);
+    detail::release_pipe(lanes_[i].pipe, lanes_[i].queued == 0);
+    lanes_[i].pipe = detail::Pipe{};
+  }
+  if (src_flags_ >= 0) ::fcntl(src_, F_SETFL, src_flags_);
+  detail::release_pipe(main_, chunk_ == 0);
+  main_ = detail::Pipe{};
+}
+
+Step Tee::fail(Status status, int error, Side side) noexcept {
+  result_.status = status;
+  result_.error = error;
+  result_.error_side = side;
+  for (TeeDestination& d : result_.destinations) {
+    if (d.status == Status::running) d.status = Status::cancelled;
+  }
+  finish();
+  return Step{};
+}
+
+void Tee::abort(Status why, int error) noexcept {
+  if (result_.status != Status::running) return;
+  fail(why, error, why == Status::timeout_upstream ? Side::upstream : Side::none);
+}
+
+void Tee::drop(std::size_t i, Status status, int error) noexcept {
+  if (i >= lanes_.size() || !alive(i)) return;
+  result_.destinations[i].status = status;
+  result_.destinations[i].error = error;
+  detail::release_pipe(lanes_[i].pipe, lanes_[i].queued == 0);
+  lanes_[i].pipe = detail::Pipe{};
+  lanes_[i].queued = 0;
+  // The main pipe's chunk then goes to /dev/null once every lane has it.
+  if (i == sink_) sink_ = kNone;
+}
+
+bool Tee::reading_done() const noexcept {
+  return src_eof_ || (length_ && result_.bytes_read >= *length_);
+}
+
+Step Tee::step() noexcept {
+  if (result_.status != Status::running) return Step{};
+  std::uint64_t moved = 0;
+  for (;;) {
+    if (moved >= step_budget_) {
+      Step s;
+      s.kind = Step::Kind::more;
+      return s;
+    }
+    bool progress = false;
+    if (chunk_ == 0 && !reading_done()) {
+      std::size_t want = main_.capacity;
+      if (length_)
+        want =
+            static_cast<std::size_t>(std::min<std::uint64_t>(want, *length_ - result_.bytes_read));
+      ssize_t n =
+          detail::splice_retry(src_, nullptr, main_.write_fd, nullptr, want, SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        chunk_ = static_cast<std::uint64_t>(n);
+        result_.bytes_read += chunk_;
+        for (Lane& lane : lanes_) lane.teed = false;
+        progress = true;
+      } else if (n == 0) {
+        src_eof_ = true;
+        progress = true;
+      } else if (!would_block(errno)) {
+        return fail(Status::error, errno, Side::upstream);
+      }
+    }
+    bool all_teed = true;
+    for (std::size_t i = 0; chunk_ > 0 && i < lanes_.size(); ++i) {
+      if (i == sink_ || !alive(i) || lanes_[i].teed) continue;
+      if (lanes_[i].queued > 0) {
+        all_teed = false;  // the lane drains the last chunk first
+        continue;
+      }
+      ssize_t n = detail::tee_retry(main_.read_fd, lanes_[i].pipe.write_fd,
+                                    static_cast<std::size_t>(chunk_), SPLICE_F_NONBLOCK);
+      if (n == static_cast<ssize_t>(chunk_)) {
+        lanes_[i].teed = true;
+        lanes_[i].queued = chunk_;
+        progress = true;
+      } else if (n > 0) {
+        lanes_[i].queued = static_cast<std::uint64_t>(n);  // released dirty by drop
+        drop(i, Status::error, EIO);  // a partial copy can't be completed: tee restarts at the head
+      } else if (!would_block(errno)) {
+        drop(i, Status::error, errno);
+      } else {
+        all_teed = false;
+      }
+    }
+    // The chunk leaves the main pipe only once every lane holds its copy.
+    if (chunk_ > 0 && all_teed) {
+      int out = sink_ != kNone ? result_.destinations[sink_].fd : detail::dev_null();
+      ssize_t n = detail::splice_retry(main_.read_fd, nullptr, out, nullptr,
+                                       static_cast<std::size_t>(chunk_), SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        chunk_ -= static_cast<std::uint64_t>(n);
+        if (sink_ != kNone) {
+          result_.destinations[sink_].bytes_written += static_cast<std::uint64_t>(n);
+          moved += static_cast<std::uint64_t>(n);
+        }
+        progress = true;
+      } else if (n == 0 || !would_block(errno)) {
+        if (sink_ == kNone) return fail(Status::error, n == 0 ? EIO : errno, Side::none);
+        drop(sink_, Status::error, n == 0 ? EIO : errno);
+        progress = true;
+      }
+    }
+    for (std::size_t i = 0; i < lanes_.size(); ++i) {
+      if (i == sink_ || !alive(i) || lanes_[i].queued == 0) continue;
+      ssize_t n =
+          detail::splice_retry(lanes_[i].pipe.read_fd, nullptr, result_.destinations[i].fd, nullptr,
+                               static_cast<std::size_t>(lanes_[i].queued), SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        lanes_[i].queued -= static_cast<std::uint64_t>(n);
+        result_.destinations[i].bytes_written += static_cast<std::uint64_t>(n);
+        moved += static_cast<std::uint64_t>(n);
+        progress = true;
+      } else if (n == 0 || !would_block(errno)) {
+        drop(i, Status::error, n == 0 ? EIO : errno);
+        progress = true;
+      }
+    }
+    bool any_alive = false;
+    bool all_drained = chunk_ == 0;
+    for (std::size_t i = 0; i < lanes_.size(); ++i) {
+      if (!alive(i)) continue;
+      any_alive = true;
+      if (lanes_[i].queued > 0) all_drained = false;
+    }
+    if (!any_alive) {
+      int last = result_.destinations.empty() ? EINVAL : result_.destinations.back().error;
+      return fail(Status::error, last, Side::downstream);  // every destination failed
+    }
+    if (reading_done() && all_drained) {
+      for (TeeDestination& d : result_.destinations) {
+        if (d.status == Status::running) d.status = Status::done;
+      }
+      result_.status = Status::done;
+      finish();
+      return Step{};
+    }
+    if (progress) continue;
+    waits_.clear();
+    if (chunk_ == 0 && !reading_done()) waits_.push_back({src_, Interest::readable, -1});
+    if (chunk_ > 0 && all_teed && sink_ != kNone) {
+      waits_.push_back(
+          {result_.destinations[sink_].fd, Interest::writable, static_cast<int>(sink_)});
+    }
+    for (std::size_t i = 0; i < lanes_.size(); ++i) {
+      if (i != sink_ && alive(i) && lanes_[i].queued > 0) {
+        waits_.push_back({result_.destinations[i].fd, Interest::writable, static_cast<int>(i)});
+      }
+    }
+    Step s;
+    s.kind = Step::Kind::wait;
+    if (!waits_.empty()) {
+      s.fd = waits_.front().fd;
+      s.interest = waits_.front().interest;
+      s.side = waits_.front().destination < 0 ? Side::upstream : Side::downstream;
+    }
+    return s;
+  }
+}
+
+TeeResult tee(int src_fd, const std::vector<int>& dst_fds, const Options& options) {
+  SigpipeGuard sigpipe;
+  Tee t(src_fd, dst_fds, options);
+  // Each side's stall clock: the source's, and one per destination.
+  Clock::time_point source_since = Clock::now();
+  std::vector<Clock::time_point> since(dst_fds.size(), source_since);
+  std::vector<std::uint64_t> seen(dst_fds.size(), 0);
+  std::uint64_t read_seen = 0;
+  std::vector<pollfd> fds;
+  for (;;) {
+    Step s = t.step();
+    const TeeResult& r = t.result();
+    Clock::time_point now = Clock::now();
+    if (r.bytes_read != read_seen) {
+      if (options.progress) options.progress(r.bytes_read - read_seen);
+      read_seen = r.bytes_read;
+      source_since = now;
+    }
+    for (std::size_t i = 0; i < dst_fds.size(); ++i) {
+      if (r.destinations[i].bytes_written != seen[i]) {
+        seen[i] = r.destinations[i].bytes_written;
+        since[i] = now;
+      }
+    }
+    if (s.kind == Step::Kind::done) break;
+    if (options.canceller && options.canceller->cancelled()) {
+      t.abort(Status::cancelled);
+      break;
+    }
+    if (s.kind == Step::Kind::more) continue;
+    // The nearest stall deadline among the sides waited on; past it, that
+    // side ends: the source ends everything, a destination only itself.
+    std::optional<Clock::time_point> deadline;
+    bool dropped = false;
+    for (const Tee::Wait& w : t.waits()) {
+      const auto& limit = w.destination < 0 ? options.upstream_timeout : options.downstream_timeout;
+      if (!limit) continue;
+      Clock::time_point d = (w.destination < 0 ? source_since : since[w.destination]) + *limit;
+      if (d <= now) {
+        if (w.destination < 0) {
+          t.abort(Status::timeout_upstream);
+        } else {
+          t.drop(static_cast<std::size_t>(w.destination), Status::timeout_downstream, ETIMEDOUT);
+        }
+        dropped = true;
+      } else if (!deadline || d < *deadline) {
+        deadline = d;
+      }
+    }
+    if (t.result().status != Status::running) break;
+    if (dropped) continue;
+    fds.clear();
+    for (const Tee::Wait& w : t.waits()) {
+      fds.push_back(
+          {w.fd, static_cast<short>(w.interest == Interest::readable ? POLLIN : POLLOUT), 0});
+    }
+    if (options.canceller) fds.push_back({options.canceller->fd(), POLLIN, 0});
+    timespec ts;
+    timespec* tsp = nullptr;
+    if (deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline - now).count();
+      ts.tv_sec = static_cast<time_t>(left / 1000000000);
+      ts.tv_nsec = static_cast<long>(left % 1000000000);
+      tsp = &ts;
+    }
+    if (::ppoll(fds.data(), fds.size(), tsp, nullptr) < 0 && errno != EINTR) {
+      t.abort(Status::error, errno);
+      break;
+    }
+  }
+  return t.result();
+}
+
+}  // namespace bytepump

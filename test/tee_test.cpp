@@ -1,0 +1,173 @@
+#include "bytepump/tee.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bytepump/sigpipe.hpp"
+#include "fd_helpers.hpp"
+
+namespace bytepump {
+namespace {
+
+using namespace std::chrono_literals;
+using test::FdPair;
+using test::pattern;
+
+Options deadline() {
+  Options o;
+  o.timeout(10s);
+  return o;
+}
+
+// A stream destination whose far end a thread reads to EOF.
+struct Reader {
+  FdPair pair;
+  std::string got;
+  std::thread thread;
+  explicit Reader(FdPair p)
+      : pair(std::move(p)), thread([this] { got = test::read_all(pair.peer); }) {}
+  std::string close() {
+    test::end_writing(pair.ours);
+    thread.join();
+    return got;
+  }
+};
+
+// A source fed `data` by a thread, then closed.
+struct Feeder {
+  FdPair pair = test::tcp_pair();
+  std::thread thread;
+  explicit Feeder(std::string data)
+      : thread([this, d = std::move(data)] {
+          SigpipeGuard quiet;  // a test may end the source early
+          try {
+            test::write_all(pair.peer, d);
+          } catch (const std::runtime_error&) {
+          }
+          ::shutdown(pair.peer, SHUT_WR);
+        }) {}
+  ~Feeder() { thread.join(); }
+};
+
+TEST(Tee, EveryDestinationGetsEveryByte) {
+  const std::string data = pattern(8 << 20);
+  int fds = test::open_fd_count() - 2 * static_cast<int>(detail::pooled_pipes());
+  {
+    Feeder src(data);
+    Reader pipe_dst(test::pipe_pair(false));
+    Reader socket_dst(test::unix_pair());
+    int file = test::temp_file();
+    TeeResult r = tee(src.pair.ours, {pipe_dst.pair.ours, file, socket_dst.pair.ours}, deadline());
+    ASSERT_TRUE(r.ok()) << to_string(r.status) << " " << r.error;
+    EXPECT_EQ(r.bytes_read, data.size());
+    for (const TeeDestination& d : r.destinations) EXPECT_EQ(d.bytes_written, data.size());
+    EXPECT_TRUE(pipe_dst.close() == data);
+    EXPECT_TRUE(socket_dst.close() == data);
+    EXPECT_TRUE(test::read_file(file) == data);
+    ::close(file);
+  }
+  EXPECT_EQ(detail::pooled_bytes(), 0u);
+  EXPECT_EQ(test::open_fd_count(),
+            fds + 2 * static_cast<int>(detail::pooled_pipes()) - 2 * 0);  // only pooled pipes stay
+}
+
+TEST(Tee, AStalledDestinationIsDroppedWithItsCountAndTheOthersGoOn) {
+  const std::string data = pattern(6 << 20);
+  Feeder src(data);
+  Reader fast(test::unix_pair());
+  FdPair stuck = test::unix_pair();  // its peer reads nothing until the end
+  Options o = deadline();
+  o.downstream_timeout = 200ms;
+  TeeResult r = tee(src.pair.ours, {stuck.ours, fast.pair.ours}, o);
+  EXPECT_EQ(r.status, Status::done);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.destinations[0].status, Status::timeout_downstream);
+  EXPECT_EQ(r.destinations[0].error, ETIMEDOUT);
+  EXPECT_LT(r.destinations[0].bytes_written, data.size());
+  EXPECT_TRUE(r.destinations[1].ok());
+  EXPECT_TRUE(fast.close() == data);
+  ::shutdown(stuck.ours, SHUT_WR);
+  std::string partial = test::read_all(stuck.peer);
+  EXPECT_EQ(partial.size(), r.destinations[0].bytes_written);  // the count is what it got
+  EXPECT_TRUE(partial == data.substr(0, partial.size()));
+}
+
+TEST(Tee, AFailedLastDestinationIsDroppedAndTheOthersStillGetEverything) {
+  const std::string data = pattern(4 << 20);
+  Feeder src(data);
+  Reader first(test::unix_pair());
+  FdPair closing = test::pipe_pair(false);
+  std::string before_close;
+  std::thread closer([&] {
+    char buf[100000];
+    ssize_t n = ::read(closing.peer, buf, sizeof buf);
+    if (n > 0) before_close.assign(buf, static_cast<std::size_t>(n));
+    ::close(closing.peer);
+    closing.peer = -1;
+  });
+  TeeResult r = tee(src.pair.ours, {first.pair.ours, closing.ours}, deadline());
+  closer.join();
+  EXPECT_EQ(r.status, Status::done);
+  EXPECT_EQ(r.destinations[1].status, Status::error);
+  EXPECT_EQ(r.destinations[1].error, EPIPE);
+  EXPECT_GE(r.destinations[1].bytes_written, before_close.size());
+  EXPECT_TRUE(r.destinations[0].ok());
+  EXPECT_TRUE(first.close() == data);
+}
+
+TEST(Tee, EveryDestinationFailingEndsTheTeeWithADownstreamError) {
+  Feeder src(pattern(4 << 20));
+  FdPair a = test::pipe_pair(false), b = test::pipe_pair(false);
+  ::close(a.peer);
+  a.peer = -1;
+  ::close(b.peer);
+  b.peer = -1;
+  TeeResult r = tee(src.pair.ours, {a.ours, b.ours}, deadline());
+  EXPECT_EQ(r.status, Status::error);
+  EXPECT_EQ(r.error_side, Side::downstream);
+  EXPECT_EQ(r.error, EPIPE);
+  ::shutdown(src.pair.ours, SHUT_RDWR);  // ends the feeder
+}
+
+TEST(Tee, StopsAtLengthAndLeavesTheRestUnread) {
+  FdPair src = test::pipe_pair(true);
+  test::write_all(src.peer, "0123456789");
+  Reader a(test::unix_pair()), b(test::unix_pair());
+  Options o = deadline();
+  o.length = 4;
+  TeeResult r = tee(src.ours, {a.pair.ours, b.pair.ours}, o);
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(a.close(), "0123");
+  EXPECT_EQ(b.close(), "0123");
+  char rest[16];
+  EXPECT_EQ(::read(src.ours, rest, sizeof rest), 6);
+}
+
+TEST(Tee, AnIdleSourceTimesOut) {
+  FdPair src = test::unix_pair();
+  Reader a(test::unix_pair()), b(test::unix_pair());
+  Options o;
+  o.upstream_timeout = 100ms;
+  TeeResult r = tee(src.ours, {a.pair.ours, b.pair.ours}, o);
+  EXPECT_EQ(r.status, Status::timeout_upstream);
+  EXPECT_EQ(r.bytes_read, 0u);
+  a.close();
+  b.close();
+}
+
+TEST(Tee, NoDestinationIsAnError) {
+  FdPair src = test::unix_pair();
+  TeeResult r = tee(src.ours, {});
+  EXPECT_EQ(r.status, Status::error);
+  EXPECT_EQ(r.error, EINVAL);
+}
+
+}  // namespace
+}  // namespace bytepump
