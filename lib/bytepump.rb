@@ -8,6 +8,7 @@ require "bytepump/copy"
 require "bytepump/fetch"
 require "bytepump/http/copy_body"
 require "bytepump/frames"
+require "bytepump/tee"
 require "bytepump/io_methods"
 
 # Zero-copy transfers between file descriptors with Linux splice(2).

@@ -239,57 +239,73 @@ Step Tee::step() noexcept {
   }
 }
 
+TeeClock::TeeClock(std::optional<std::chrono::nanoseconds> upstream,
+                   std::optional<std::chrono::nanoseconds> downstream, std::size_t destinations,
+                   Clock::time_point now)
+    : upstream_(upstream),
+      downstream_(downstream),
+      source_since_(now),
+      since_(destinations, now),
+      written_(destinations, 0) {}
+
+std::uint64_t TeeClock::progress(const TeeResult& r, Clock::time_point now) {
+  std::uint64_t fresh = r.bytes_read - read_;
+  if (fresh > 0) {
+    read_ = r.bytes_read;
+    source_since_ = now;
+  }
+  for (std::size_t i = 0; i < written_.size() && i < r.destinations.size(); ++i) {
+    if (r.destinations[i].bytes_written != written_[i]) {
+      written_[i] = r.destinations[i].bytes_written;
+      since_[i] = now;
+    }
+  }
+  return fresh;
+}
+
+std::optional<Clock::time_point> TeeClock::check(Tee& tee, Clock::time_point now) {
+  std::optional<Clock::time_point> deadline;
+  bool ended = false;
+  for (const Tee::Wait& w : tee.waits()) {
+    const auto& limit = w.destination < 0 ? upstream_ : downstream_;
+    if (!limit) continue;
+    Clock::time_point d =
+        (w.destination < 0 ? source_since_ : since_[static_cast<std::size_t>(w.destination)]) +
+        *limit;
+    if (d > now) {
+      if (!deadline || d < *deadline) deadline = d;
+      continue;
+    }
+    ended = true;
+    if (w.destination < 0) {
+      tee.abort(Status::timeout_upstream);
+      break;  // waits() is no more
+    }
+    tee.drop(static_cast<std::size_t>(w.destination), Status::timeout_downstream, ETIMEDOUT);
+  }
+  if (ended) return now;
+  return deadline;
+}
+
 TeeResult tee(int src_fd, const std::vector<int>& dst_fds, const Options& options) {
   SigpipeGuard sigpipe;
   Tee t(src_fd, dst_fds, options);
-  // Each side's stall clock: the source's, and one per destination.
-  Clock::time_point source_since = Clock::now();
-  std::vector<Clock::time_point> since(dst_fds.size(), source_since);
-  std::vector<std::uint64_t> seen(dst_fds.size(), 0);
-  std::uint64_t read_seen = 0;
+  TeeClock clock(options.upstream_timeout, options.downstream_timeout, dst_fds.size());
   std::vector<pollfd> fds;
   for (;;) {
     Step s = t.step();
-    const TeeResult& r = t.result();
     Clock::time_point now = Clock::now();
-    if (r.bytes_read != read_seen) {
-      if (options.progress) options.progress(r.bytes_read - read_seen);
-      read_seen = r.bytes_read;
-      source_since = now;
-    }
-    for (std::size_t i = 0; i < dst_fds.size(); ++i) {
-      if (r.destinations[i].bytes_written != seen[i]) {
-        seen[i] = r.destinations[i].bytes_written;
-        since[i] = now;
-      }
-    }
+    std::uint64_t fresh = clock.progress(t.result(), now);
+    if (fresh > 0 && options.progress) options.progress(fresh);
     if (s.kind == Step::Kind::done) break;
     if (options.canceller && options.canceller->cancelled()) {
       t.abort(Status::cancelled);
       break;
     }
     if (s.kind == Step::Kind::more) continue;
-    // The nearest stall deadline among the sides waited on; past it, that
-    // side ends: the source ends everything, a destination only itself.
-    std::optional<Clock::time_point> deadline;
-    bool dropped = false;
-    for (const Tee::Wait& w : t.waits()) {
-      const auto& limit = w.destination < 0 ? options.upstream_timeout : options.downstream_timeout;
-      if (!limit) continue;
-      Clock::time_point d = (w.destination < 0 ? source_since : since[w.destination]) + *limit;
-      if (d <= now) {
-        if (w.destination < 0) {
-          t.abort(Status::timeout_upstream);
-        } else {
-          t.drop(static_cast<std::size_t>(w.destination), Status::timeout_downstream, ETIMEDOUT);
-        }
-        dropped = true;
-      } else if (!deadline || d < *deadline) {
-        deadline = d;
-      }
-    }
+    auto deadline = clock.check(t, now);
     if (t.result().status != Status::running) break;
-    if (dropped) continue;
+    if (deadline && *deadline <= now) continue;
     fds.clear();
     for (const Tee::Wait& w : t.waits()) {
       fds.push_back(

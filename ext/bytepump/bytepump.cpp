@@ -33,6 +33,7 @@
 #include <cstring>
 #include <new>
 #include <type_traits>
+#include <vector>
 
 #include "bytepump/body_decoder.hpp"
 #include "bytepump/canceller.hpp"
@@ -43,6 +44,7 @@
 #include "bytepump/http_body.hpp"
 #include "bytepump/http_parser.hpp"
 #include "bytepump/pump.hpp"
+#include "bytepump/tee.hpp"
 #include "extconf.h"
 
 namespace {
@@ -1128,6 +1130,191 @@ VALUE Bytepump_Native_FrameWriter_write(VALUE self, VALUE io, VALUE channel, VAL
   return rb_ary_new_from_values(4, out);
 }
 
+// Bytepump::Native.tee: one source to several IOs (bytepump::Tee) on
+// duplicates of their fds. Without a Fiber scheduler it waits for any of
+// the fds in a GVL-free ppoll with a wake-up fd (interrupts come through the
+// unblocking function); with one, on the first fd through the scheduler, a
+// slice at a time. Stall clocks and dropping are the core's (TeeClock).
+struct TeeCall {
+  VALUE src;
+  VALUE dsts;             // Array of write IOs
+  std::vector<int> dups;  // the source's, then each destination's
+  bytepump::Tee* tee = nullptr;
+  bytepump::TeeClock* clock = nullptr;
+  bytepump::Canceller* wake = nullptr;
+  bool yield_progress = false;
+};
+
+void check_tee_open(TeeCall* c) {
+  check_open(c->src, Qnil);
+  for (long i = 0; i < RARRAY_LEN(c->dsts); ++i) check_open(RARRAY_AREF(c->dsts, i), Qnil);
+}
+
+struct TeeWait {
+  std::vector<pollfd>* fds;
+  std::chrono::nanoseconds wait;
+};
+
+void* tee_poll_without_gvl(void* arg) {
+  auto* w = static_cast<TeeWait*>(arg);
+  timespec ts{static_cast<time_t>(w->wait.count() / 1000000000),
+              static_cast<long>(w->wait.count() % 1000000000)};
+  ::ppoll(w->fds->data(), w->fds->size(), &ts, nullptr);
+  return nullptr;
+}
+
+VALUE tee_body(VALUE arg) {
+  auto* c = reinterpret_cast<TeeCall*>(arg);
+  bytepump::Tee& tee = *c->tee;
+  std::vector<pollfd> fds;
+  for (;;) {
+    check_tee_open(c);
+    StepCall<bytepump::Tee> call{&tee, Step{}};
+    call.step.kind = Step::Kind::more;
+    rb_thread_call_without_gvl(step_without_gvl<bytepump::Tee>, &call, RUBY_UBF_IO, nullptr);
+    auto now = bytepump::Clock::now();
+    std::uint64_t fresh = c->clock->progress(tee.result(), now);
+    if (c->yield_progress && fresh > 0) rb_yield(ULL2NUM(fresh));
+    check_tee_open(c);
+    if (call.step.kind == Step::Kind::done) break;
+    if (call.step.kind == Step::Kind::more) {
+      rb_thread_check_ints();
+      continue;
+    }
+    auto deadline = c->clock->check(tee, now);
+    if (tee.result().status != Status::running) break;
+    if (deadline && *deadline <= now) continue;
+    std::chrono::nanoseconds wait = kWaitSlice;
+    if (deadline && *deadline - now < wait) wait = *deadline - now;
+    VALUE scheduler = rb_fiber_scheduler_current();
+    if (scheduler != Qnil || !c->wake) {
+      const bytepump::Tee::Wait& first = tee.waits().front();
+      VALUE io = first.destination < 0 ? c->src : RARRAY_AREF(c->dsts, first.destination);
+      int events = first.interest == Interest::readable ? RUBY_IO_READABLE : RUBY_IO_WRITABLE;
+      // With several fds to watch, one is waited on a slice at a time.
+      double slice = tee.waits().size() > 1 ? 0.01 : wait.count() / 1e9;
+      rb_io_wait(io, RB_INT2NUM(events), DBL2NUM(std::min(slice, wait.count() / 1e9)));
+      continue;
+    }
+    fds.clear();
+    for (const bytepump::Tee::Wait& w : tee.waits()) {
+      fds.push_back(
+          {w.fd, static_cast<short>(w.interest == Interest::readable ? POLLIN : POLLOUT), 0});
+    }
+    fds.push_back({c->wake->fd(), POLLIN, 0});
+    TeeWait tw{&fds, wait};
+    rb_thread_call_without_gvl(tee_poll_without_gvl, &tw, wake_up, c->wake);
+    if (c->wake->cancelled()) {
+      c->wake->reset();
+      rb_thread_check_ints();  // raises for Thread#raise, kill, Timeout
+    }
+  }
+  return Qnil;
+}
+
+VALUE tee_cleanup(VALUE arg) {
+  auto* c = reinterpret_cast<TeeCall*>(arg);
+  if (c->tee) c->tee->finish();  // restores flags through the duplicates
+  for (int fd : c->dups) {
+    // Don't retry close in case of EINTR!
+    if (fd >= 0) ::close(fd);
+  }
+  c->dups.clear();
+  return Qnil;
+}
+
+void free_tee_call(TeeCall* c) {
+  delete c->tee;
+  delete c->clock;
+  delete c->wake;
+  delete c;
+}
+
+// Native.tee(src, dsts, upstream_timeout, downstream_timeout, length) { |bytes read| }
+//   => [bytes_read, status, errno, error_side, [[bytes_written, status, errno], ...]]
+VALUE Bytepump_Native_tee(VALUE self, VALUE src, VALUE dsts, VALUE upstream_timeout,
+                          VALUE downstream_timeout, VALUE length) {
+  Check_Type(src, T_FILE);
+  Check_Type(dsts, T_ARRAY);
+  rb_io_t* fptr;
+  GetOpenFile(src, fptr);
+  check_readable(src, fptr, "tee");
+  if (rb_io_read_pending(fptr)) {
+    rb_raise(rb_eIOError,
+             "tee: src has bytes buffered by Ruby (after gets or read(n)); a tee "
+             "splices from the fd, so read them first or use a fresh IO");
+  }
+  long n = RARRAY_LEN(dsts);
+  if (n == 0) rb_raise(rb_eArgError, "tee: no destination");
+  VALUE writes = rb_ary_new_capa(n);
+  for (long i = 0; i < n; ++i) {
+    VALUE d = RARRAY_AREF(dsts, i);
+    if (!RB_TYPE_P(d, T_FILE)) {
+      rb_raise(rb_eTypeError, "tee: destination %ld must be an IO (got %" PRIsVALUE ")", i,
+               rb_obj_class(d));
+    }
+    VALUE w = writable_io(d, "a tee destination");
+    int fd = rb_io_descriptor(w);
+    if (fd == rb_io_descriptor(src)) {
+      rb_raise(rb_eArgError, "tee: destination %ld is the source's file descriptor", i);
+    }
+    for (long j = 0; j < i; ++j) {
+      if (rb_io_descriptor(RARRAY_AREF(writes, j)) == fd) {
+        rb_raise(rb_eArgError, "tee: destinations %ld and %ld are the same file descriptor", j, i);
+      }
+    }
+    rb_ary_push(writes, w);
+  }
+  PumpArgs a{};
+  a.has_length = !NIL_P(length);
+  a.length = a.has_length ? NUM2ULL(length) : 0;
+  a.upstream_timeout = timeout_arg(upstream_timeout);
+  a.downstream_timeout = timeout_arg(downstream_timeout);
+  auto* c = new (std::nothrow) TeeCall{src, writes, {}, nullptr, nullptr, nullptr, false};
+  if (!c) rb_raise(rb_eNoMemError, "bytepump: cannot allocate a tee");
+  int err = 0;
+  try {
+    c->dups.push_back(::fcntl(rb_io_descriptor(src), F_DUPFD_CLOEXEC, 3));
+    for (long i = 0; i < n; ++i) {
+      c->dups.push_back(::fcntl(rb_io_descriptor(RARRAY_AREF(writes, i)), F_DUPFD_CLOEXEC, 3));
+    }
+    for (int fd : c->dups) {
+      if (fd < 0 && !err) err = errno;
+    }
+    if (!err) {
+      bytepump::Options o = pump_options(a);
+      std::vector<int> dst_fds(c->dups.begin() + 1, c->dups.end());
+      c->tee = new bytepump::Tee(c->dups[0], dst_fds, o);
+      c->clock = new bytepump::TeeClock(o.upstream_timeout, o.downstream_timeout, dst_fds.size());
+      if (rb_fiber_scheduler_current() == Qnil) c->wake = new_wake();
+    }
+  } catch (...) {
+    err = ENOMEM;
+  }
+  if (err) {
+    tee_cleanup(reinterpret_cast<VALUE>(c));
+    free_tee_call(c);
+    rb_syserr_fail(err, "tee: dup");
+  }
+  c->yield_progress = rb_block_given_p();
+  int state = 0;
+  rb_protect([](VALUE arg) { return rb_ensure(tee_body, arg, tee_cleanup, arg); },
+             reinterpret_cast<VALUE>(c), &state);
+  const bytepump::TeeResult& r = c->tee->result();
+  VALUE per = rb_ary_new_capa(n);
+  for (const bytepump::TeeDestination& d : r.destinations) {
+    rb_ary_push(per, rb_ary_new_from_args(3, ULL2NUM(d.bytes_written),
+                                          symbol(status_symbols, d.status), INT2NUM(d.error)));
+  }
+  VALUE out = rb_ary_new_from_args(
+      5, ULL2NUM(r.bytes_read), symbol(status_symbols, r.status), INT2NUM(r.error),
+      r.error_side == Side::none ? Qnil : symbol(side_symbols, r.error_side), per);
+  free_tee_call(c);
+  RB_GC_GUARD(writes);
+  if (state) rb_jump_tag(state);
+  return out;
+}
+
 // Bytepump::Native::BodyDecoder: http::BodyDecoder for the paths where the
 // body passes through Ruby (https, ends that are not IOs), plus the count of
 // bytes the destination took: framing, limits, counts, CRC and errors are
@@ -1398,6 +1585,7 @@ extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
                    RUBY_METHOD_FUNC(Bytepump_Native_HeadParser_interim_responses), 0);
   rb_define_method(cHeadParser, "error", RUBY_METHOD_FUNC(Bytepump_Native_HeadParser_error), 0);
   rb_define_module_function(mNative, "pool_stats", RUBY_METHOD_FUNC(Bytepump_Native_pool_stats), 0);
+  rb_define_module_function(mNative, "tee", RUBY_METHOD_FUNC(Bytepump_Native_tee), 5);
   VALUE cFrameReader = rb_define_class_under(mNative, "FrameReader", rb_cObject);
   rb_define_alloc_func(cFrameReader, Bytepump_Native_FrameReader_alloc);
   rb_define_method(cFrameReader, "read", RUBY_METHOD_FUNC(Bytepump_Native_FrameReader_read), 2);

@@ -8,9 +8,14 @@ module Bytepump
     #
     # Returns the Integer bytes written, or :timeout_upstream /
     # :timeout_downstream when that side made no progress for +timeout+.
+    #
+    # With an Array of IOs every one gets every byte (see Bytepump.tee):
+    # returns the Array of bytes each took, or :timeout_upstream; raises
+    # TeeError if a destination failed, after the others got everything.
     def splice_to(dst, timeout = nil, length: nil, offset: nil, &block)
       # Two IOs: straight to the native transfer, no Options or Result.
       return Native.splice(self, dst, timeout, length, offset, &block) if dst.is_a?(IO) && !equal?(dst)
+      return Bytepump.splice_to_each(self, dst, timeout, length, offset, &block) if dst.is_a?(Array)
 
       result = Bytepump.pump(self, dst, timeout: timeout, length: length, offset: offset, &block)
       result.timeout? ? result.status : result.bytes_written

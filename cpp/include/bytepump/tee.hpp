@@ -98,6 +98,31 @@ class BYTEPUMP_API Tee {
   bool finished_ = false;
 };
 
+// The stall clocks of a Tee's drivers: one for the source, one per
+// destination. Call check() after every step that asked to wait: it ends
+// the tee when the source stalled past `upstream`, drops each destination
+// waited on that stalled past `downstream`, and returns the nearest
+// deadline to wait until (nullopt: none), or now if it ended or dropped
+// something (step again at once).
+class BYTEPUMP_API TeeClock {
+ public:
+  TeeClock(std::optional<std::chrono::nanoseconds> upstream,
+           std::optional<std::chrono::nanoseconds> downstream, std::size_t destinations,
+           Clock::time_point now = Clock::now());
+  // Notes progress since the last call: bytes read, and bytes written per
+  // destination. Returns the bytes newly read.
+  std::uint64_t progress(const TeeResult& result, Clock::time_point now = Clock::now());
+  std::optional<Clock::time_point> check(Tee& tee, Clock::time_point now = Clock::now());
+
+ private:
+  std::optional<std::chrono::nanoseconds> upstream_;
+  std::optional<std::chrono::nanoseconds> downstream_;
+  Clock::time_point source_since_;
+  std::uint64_t read_ = 0;
+  std::vector<Clock::time_point> since_;
+  std::vector<std::uint64_t> written_;
+};
+
 // Moves src to every destination until EOF or `length`, waiting with ppoll,
 // with the stall timeouts, canceller and progress (bytes read) of `options`.
 BYTEPUMP_API TeeResult tee(int src_fd, const std::vector<int>& dst_fds,

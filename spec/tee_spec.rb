@@ -1,0 +1,106 @@
+# frozen_string_literal: true
+
+require "io/nonblock"
+
+# One source into several IOs at once: Bytepump.tee and IO#splice_to([...]).
+RSpec.describe "tee fan-out" do
+  # A pipe whose far end a helper thread drains: [write end, -> { bytes }].
+  def drained_pipe
+    r, w = track(*IO.pipe)
+    r.binmode
+    got = helper_thread { r.read }
+    [w, lambda {
+      w.close unless w.closed?
+      got.value
+    }]
+  end
+
+  describe "the edge cache: an upstream body to the client and into a cache file at once", :integration do
+    before(:all) do
+      @nginx = Servers::Nginx.new.start
+      @body = Random.new(77).bytes((9 << 20) + 123)
+      @nginx.add("object.bin", @body)
+    end
+
+    after(:all) { @nginx&.stop }
+
+    it "gives the client and the cache file every byte of a real nginx response" do
+      upstream = track(TCPSocket.new("127.0.0.1", @nginx.port))
+      upstream.write("GET /object.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+      response = upstream.skip_headers
+      expect(response.status).to eq(200)
+      client, received = drained_pipe
+      cache = track(Tempfile.new("bytepump-cache"))
+      progress = 0
+      counts = upstream.splice_to([client, cache.to_io], 30, length: response.content_length) { |n| progress += n }
+      expect(counts).to eq([@body.bytesize, @body.bytesize])
+      expect(progress).to eq(@body.bytesize)
+      expect(received.call == @body).to be(true)
+      expect(File.binread(cache.path) == @body).to be(true)
+    end
+  end
+
+  it "drops a destination whose reader went away, with its count and errno, and the others get everything" do
+    data = pattern(4 << 20)
+    src = source(:unix, data)
+    first, first_got = drained_pipe
+    r, w = track(*IO.pipe)
+    gone = helper_thread do
+      part = r.readpartial(70_000)
+      r.close
+      part
+    end
+    last, last_got = drained_pipe
+    result = Bytepump.tee(src, [first, w, last], timeout: 10)
+    expect(result.status).to eq(:done)
+    expect(result.ok?).to be(false)
+    broken = result.destinations[1]
+    expect(broken).to have_attributes(io: w, status: :error, errno: Errno::EPIPE::Errno)
+    expect(broken.bytes_written).to be >= gone.value.bytesize
+    expect(broken.error).to be_a(Errno::EPIPE).and(having_attributes(message: /after #{broken.bytes_written} bytes/))
+    expect(first_got.call == data).to be(true)
+    expect(last_got.call == data).to be(true)
+  end
+
+  it "raises TeeError from splice_to after the others finished, naming what failed" do
+    data = pattern(3 << 20)
+    src = source(:pipe, data)
+    ok, ok_got = drained_pipe
+    stuck, _peer = track(*UNIXSocket.pair) # nobody reads
+    expect { src.splice_to([stuck, ok], 0.3) }.to raise_error(Bytepump::TeeError) { |e|
+      expect(e.message).to match(/\A1 of 2 tee destinations failed: tee: UNIXSocket\(fd \d+\) took nothing for the /)
+      expect(e.message).to match(/downstream timeout after \d+ bytes\z/)
+      expect(e.result.destinations[0].status).to eq(:timeout_downstream)
+      expect(e.result.destinations[1].ok?).to be(true)
+    }
+    expect(ok_got.call == data).to be(true)
+  end
+
+  it "ends at once on Thread#raise while waiting, restoring the blocking mode of every IO and leaking no fd" do
+    src, _feeder = track(*UNIXSocket.pair) # sends nothing
+    a, = track(*UNIXSocket.pair)
+    b, = track(*UNIXSocket.pair)
+    [src, a, b].each { |io| io.nonblock = false }
+    fds = open_fds - (2 * Bytepump::Native.pool_stats[0])
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    teeing = helper_thread { Bytepump.tee(src, [a, b]) }
+    sleep 0.2
+    teeing.raise(Interrupt, "stop")
+    expect { teeing.join(5) }.to raise_error(Interrupt, "stop")
+    expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - started).to be < 2
+    expect([src, a, b].map(&:nonblock?)).to eq([false, false, false])
+    expect(open_fds - (2 * Bytepump::Native.pool_stats[0])).to eq(fds)
+  end
+
+  it "refuses what it cannot tee, naming it" do
+    src = source(:pipe, "x")
+    dst, = drained_pipe
+    expect { Bytepump.tee(src, [dst, StringIO.new]) }
+      .to raise_error(TypeError, "tee: destination 1 must be an IO (got StringIO)")
+    expect { Bytepump.tee(src, [dst, dst]) }
+      .to raise_error(ArgumentError, "tee: destinations 0 and 1 are the same file descriptor")
+    expect { Bytepump.tee(src, []) }.to raise_error(ArgumentError, "tee: no destination")
+    src.ungetc("y")
+    expect { Bytepump.tee(src, [dst]) }.to raise_error(IOError, /tee: src has bytes buffered by Ruby/)
+  end
+end
