@@ -133,6 +133,7 @@ RSpec.describe Bytepump::Frames do
     sinks = Array.new(4) { sink }
     [writer, reader] # both ends open before counting
     own_fds = -> { open_fds - (2 * Bytepump::Native.pool_stats[0]) } # pooled pipes are the library's
+    GC.start # IOs dropped by earlier examples close now, not in the middle of this one
     fds = own_fds.call
     writers = Array.new(4) do |t|
       helper_thread { payloads[t].each { |payload| writer.write(t, payload) } }
@@ -145,7 +146,7 @@ RSpec.describe Bytepump::Frames do
     count += 1 while reader.read { |channel, _length| sinks[channel][0] }
     closer.join(10)
     expect(count).to eq(100)
-    expect(own_fds.call).to eq(fds)
+    expect(own_fds.call).to be <= fds
     sinks.each_with_index { |(_, got), t| expect(got.call == payloads[t].join).to be(true) }
   end
 end

@@ -81,6 +81,7 @@ RSpec.describe "tee fan-out" do
     a, = track(*UNIXSocket.pair)
     b, = track(*UNIXSocket.pair)
     [src, a, b].each { |io| io.nonblock = false }
+    GC.start # IOs dropped by earlier examples close now, not in the middle of this one
     fds = open_fds - (2 * Bytepump::Native.pool_stats[0])
     started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
     teeing = helper_thread { Bytepump.tee(src, [a, b]) }
@@ -89,7 +90,7 @@ RSpec.describe "tee fan-out" do
     expect { teeing.join(5) }.to raise_error(Interrupt, "stop")
     expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - started).to be < 2
     expect([src, a, b].map(&:nonblock?)).to eq([false, false, false])
-    expect(open_fds - (2 * Bytepump::Native.pool_stats[0])).to eq(fds)
+    expect(open_fds - (2 * Bytepump::Native.pool_stats[0])).to be <= fds
   end
 
   it "refuses what it cannot tee, naming it" do
