@@ -32,13 +32,14 @@ module Bytepump
     # :timeout_downstream). A failing syscall raises its Errno::* exception,
     # extended with Bytepump::TransferError (side, result, counts).
     def pump(src, dst, timeout: nil, upstream_timeout: timeout, downstream_timeout: timeout,
-             length: nil, offset: nil, pipe_size: nil, &block)
+             length: nil, offset: nil, pipe_size: nil, buffer: nil, &block)
       check_timeout(:timeout, timeout) # named as the caller passed it
       upstream_timeout = check_timeout(:upstream_timeout, upstream_timeout)
       downstream_timeout = check_timeout(:downstream_timeout, downstream_timeout)
       check_count(:length, length)
       check_count(:offset, offset)
       check_count(:pipe_size, pipe_size)
+      check_count(:buffer, buffer)
       src = unwrap(src)
       dst = unwrap(dst)
       check_ends(src, dst, offset)
@@ -46,7 +47,8 @@ module Bytepump
       result = if src.is_a?(IO) && dst.is_a?(IO)
                  options = Native::Options.new(upstream_timeout: upstream_timeout,
                                                downstream_timeout: downstream_timeout,
-                                               length: length, offset: offset, pipe_size: pipe_size)
+                                               length: length, offset: offset, pipe_size: pipe_size,
+                                               buffer: buffer)
                  Native.pump(src, dst, options, &block)
                else
                  Copy.new(src, dst, upstream_timeout, downstream_timeout, length, offset).run(&block)

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bytepump/canceller.hpp"
+#include "bytepump/detail/drive.hpp"
 #include "bytepump/detail/pipe_pool.hpp"
 #include "fd_helpers.hpp"
 
@@ -249,6 +250,45 @@ TEST(Pump, RebindToDuplicatesMidTransferChangesNothingElse) {
   EXPECT_EQ(got.size(), data.size());
   EXPECT_TRUE(got == data);
   ::close(file_dup);
+}
+
+// Read-ahead: a fast source is drained into a PipeBuffer while the
+// destination takes nothing; the wait then watches both fds.
+TEST(Pump, ABufferedPumpDrainsTheSourceWhileTheDestinationIsSlow) {
+  const std::string data = pattern(8 << 20);
+  FdPair src = unix_pair();
+  FdPair dst = unix_pair();  // read only at the end
+  std::promise<void> fed;
+  std::thread feeder([&] {
+    write_all(src.peer, data);
+    ::shutdown(src.peer, SHUT_WR);
+    fed.set_value();
+  });
+  Options o;
+  o.buffer = 16 << 20;
+  o.timeout(std::chrono::seconds(30));
+  Pump p(src.ours, dst.ours, o);
+  bool saw_both = false;
+  auto done_feeding = fed.get_future();
+  while (done_feeding.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    Step s = p.step();
+    ASSERT_EQ(s.kind, Step::Kind::wait);
+    if (s.side == Side::downstream && s.also_fd == src.ours) saw_both = true;
+    pollfd fds[2] = {
+        {s.fd, static_cast<short>(s.interest == Interest::readable ? POLLIN : POLLOUT), 0},
+        {s.also_fd, POLLIN, 0}};
+    ::poll(fds, s.also_fd >= 0 ? 2 : 1, 100);
+  }
+  feeder.join();
+  EXPECT_TRUE(saw_both);
+  std::string got;
+  std::thread reader([&] { got = read_all(dst.peer); });
+  detail::run_to_end(p, o);
+  ::shutdown(dst.ours, SHUT_WR);
+  reader.join();
+  EXPECT_TRUE(p.result().ok());
+  EXPECT_EQ(p.result().bytes_written, data.size());
+  EXPECT_TRUE(got == data);
 }
 
 TEST(Pump, AWaitOnAnIdleSourceHoldsNoPipe) {

@@ -151,6 +151,15 @@ Pump::Pump(int src_fd, int dst_fd, const Options& options) noexcept
     // call: measurably faster than two splice() calls for file -> socket.
     mode_ = Mode::sendfile;
     result_.strategy = Strategy::sendfile;
+  } else if (options.buffer > 0) {
+    buffer_.reset(new (std::nothrow) PipeBuffer(options.buffer, pipe_size_));
+    if (!buffer_) {
+      fail(ENOMEM, Side::none);
+      return;
+    }
+    buffer_cap_ = options.buffer;
+    mode_ = Mode::buffered;
+    result_.strategy = Strategy::splice_pipe;
   } else if (!switch_to_pipe()) {
     fail(errno, Side::none);
   }
@@ -242,6 +251,7 @@ void Pump::finish() noexcept {
   }
   detail::release_pipe(pipe_, in_pipe_ == 0);
   pipe_ = detail::Pipe{};
+  buffer_.reset();  // its pipes go back to the pool, or closed if they hold bytes
   detail::release_pipe(crc_pipe_, crc_ok_);
   crc_pipe_ = detail::Pipe{};
 }
@@ -290,7 +300,8 @@ void Pump::rebind(int src_fd, int dst_fd) noexcept {
 
 std::optional<std::uint64_t> Pump::known_remaining() const noexcept {
   if (result_.status != Status::running) return 0;
-  std::uint64_t pending = (prefix_.size() - prefix_off_) + (buf_len_ - buf_off_) + in_pipe_;
+  std::uint64_t pending = (prefix_.size() - prefix_off_) + (buf_len_ - buf_off_) + in_pipe_ +
+                          (buffer_ ? buffer_->size() : 0);
   std::optional<std::uint64_t> from_src;
   if (length_) from_src = *length_ - std::min(*length_, result_.bytes_read);
   if (stop_at_size_) {
@@ -467,6 +478,49 @@ std::optional<Step> Pump::step_through_pipe(std::uint64_t& moved) noexcept {
   return wait_for(Side::upstream);
 }
 
+std::optional<Step> Pump::step_buffered(std::uint64_t& moved) noexcept {
+  bool src_idle = false;
+  if (!reading_done() && buffer_->size() < buffer_cap_) {
+    ssize_t n = buffer_->splice_in(src_, want(buffer_cap_ - buffer_->size()));
+    if (n > 0) {
+      result_.bytes_read += static_cast<std::uint64_t>(n);
+      return std::nullopt;
+    }
+    if (n == 0) {
+      src_eof_ = true;
+      return std::nullopt;
+    }
+    int err = errno;
+    if (would_block(err)) {
+      src_idle = true;
+    } else if (splice_unsupported(err) && buffer_->empty()) {
+      if (!switch_to_copy()) return fail(ENOMEM, Side::none);
+      return std::nullopt;
+    } else if (err != ENOBUFS) {  // out of pipes within the quota: full for now
+      return fail(err, Side::upstream);
+    }
+  }
+  if (!buffer_->empty()) {
+    ssize_t n = buffer_->splice_out(dst_, buffer_->size());
+    if (n > 0) {
+      result_.bytes_written += static_cast<std::uint64_t>(n);
+      moved += static_cast<std::uint64_t>(n);
+      return std::nullopt;
+    }
+    if (n < 0 && would_block(errno)) {
+      Step s = wait_for(Side::downstream);
+      if (src_idle) {
+        s.also_fd = src_;  // keep draining the source while the destination is slow
+        s.also_interest = Interest::readable;
+      }
+      return s;
+    }
+    return fail(n == 0 ? EIO : errno, Side::downstream);
+  }
+  if (reading_done()) return complete();
+  return wait_for(Side::upstream);
+}
+
 std::optional<Step> Pump::step_copy() noexcept {
   buf_off_ = buf_len_ = 0;
   if (in_pipe_ > 0) {
@@ -519,6 +573,8 @@ Step Pump::step() noexcept {
       next = step_sendfile(moved);
     } else if (mode_ == Mode::through_pipe) {
       next = step_through_pipe(moved);
+    } else if (mode_ == Mode::buffered) {
+      next = step_buffered(moved);
     } else {
       next = step_copy();
     }

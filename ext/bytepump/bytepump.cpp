@@ -102,6 +102,7 @@ struct PumpArgs {
   bool crc;
   std::uint32_t crc_seed;
   bytepump::http::Framing framing;  // of an HTTP body (Options#framing), else unused
+  std::size_t buffer;               // read-ahead bytes (Options#buffer), 0: none
 };
 
 // Seconds to a stall timeout; negative is none. One too long for the
@@ -120,6 +121,7 @@ bytepump::Options pump_options(const PumpArgs& a) {
   if (a.pipe_size) o.pipe_size = a.pipe_size;
   o.prefix = std::string_view(a.prefix, a.prefix_len);
   if (a.crc) o.crc32 = a.crc_seed;
+  o.buffer = a.buffer;
   return o;
 }
 
@@ -234,13 +236,15 @@ void* step_and_wait_without_gvl(void* arg) {
     std::chrono::nanoseconds wait = kWaitSlice;
     bool slice_ends_first = !left || *left > wait;
     if (!slice_ends_first) wait = *left;
-    pollfd fds[2] = {
+    pollfd fds[3] = {
         {c->step.fd, static_cast<short>(c->step.interest == Interest::readable ? POLLIN : POLLOUT),
          0},
-        {c->wake->fd(), POLLIN, 0}};
+        {c->wake->fd(), POLLIN, 0},
+        {c->step.also_fd,
+         static_cast<short>(c->step.also_interest == Interest::readable ? POLLIN : POLLOUT), 0}};
     timespec ts{static_cast<time_t>(wait.count() / 1000000000),
                 static_cast<long>(wait.count() % 1000000000)};
-    int r = ::ppoll(fds, 2, &ts, nullptr);
+    int r = ::ppoll(fds, c->step.also_fd >= 0 ? 3 : 2, &ts, nullptr);
     if (r < 0 && errno != EINTR) {
       c->poll_failed = true;
       return nullptr;
@@ -401,7 +405,9 @@ VALUE drive_body(VALUE arg) {
     // thread that is alone loses nothing to the GVL round trip of
     // rb_io_wait, and measured faster with it (bench/relay numbers in the
     // README).
-    if (blocking_waits && !wake && !rb_thread_alone() && (d->wake = new_wake()) != nullptr) {
+    // A wait on two fds (a buffered pump) needs the GVL-free ppoll too.
+    if (blocking_waits && !wake && (!rb_thread_alone() || step.also_fd >= 0) &&
+        (d->wake = new_wake()) != nullptr) {
       continue;
     }
     auto left = d->native->clock.remaining(r, step.side);
@@ -411,7 +417,10 @@ VALUE drive_body(VALUE arg) {
     }
     VALUE io = step.side == Side::upstream ? d->src : d->dst;
     int events = step.interest == Interest::readable ? RUBY_IO_READABLE : RUBY_IO_WRITABLE;
-    rb_io_wait(io, RB_INT2NUM(events), left ? DBL2NUM(left->count() / 1e9) : Qnil);
+    double wait = left ? left->count() / 1e9 : -1;
+    // Two fds to watch through the scheduler: one, a short slice at a time.
+    if (step.also_fd >= 0 && (wait < 0 || wait > 0.01)) wait = 0.01;
+    rb_io_wait(io, RB_INT2NUM(events), wait >= 0 ? DBL2NUM(wait) : Qnil);
   }
   finish_body(machine, d->out);
   return Qnil;
@@ -517,6 +526,7 @@ enum OptionField {
   opt_pipe_size,
   opt_crc32,
   opt_framing,
+  opt_buffer,
   opt_count
 };
 ID id_option_fields[opt_count];
@@ -616,7 +626,7 @@ VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE options) {
   VALUE upstream_timeout = option(opt_upstream_timeout),
         downstream_timeout = option(opt_downstream_timeout), length = option(opt_length),
         offset = option(opt_offset), pipe_size = option(opt_pipe_size), crc32 = option(opt_crc32),
-        framing = option(opt_framing);
+        framing = option(opt_framing), buffer = option(opt_buffer);
   PumpArgs a{};
   a.has_length = !NIL_P(length);
   a.length = a.has_length ? NUM2ULL(length) : 0;
@@ -627,6 +637,7 @@ VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE options) {
   a.pipe_size = NIL_P(pipe_size) ? 0 : NUM2SIZET(pipe_size);
   a.crc = !NIL_P(crc32);
   a.crc_seed = a.crc ? static_cast<std::uint32_t>(NUM2ULONG(crc32)) : 0;
+  a.buffer = NIL_P(buffer) ? 0 : NUM2SIZET(buffer);
   bool http_body = !NIL_P(framing);
   if (http_body) a.framing = framing_arg(framing, a.length);
   TransferOut out = transfer(src, dst, a, http_body);
@@ -1546,9 +1557,10 @@ extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
                                         "@strategy",   "@error_side",    "@errno",
                                         "@crc32",      "@body_error",    "@parse_error"};
   for (int i = 0; i < 9; ++i) id_result_fields[i] = rb_intern(result_fields[i]);
-  static const char* option_fields[opt_count] = {
-      "@upstream_timeout", "@downstream_timeout", "@length", "@offset", "@pipe_size", "@crc32",
-      "@framing"};
+  static const char* option_fields[opt_count] = {"@upstream_timeout", "@downstream_timeout",
+                                                 "@length",           "@offset",
+                                                 "@pipe_size",        "@crc32",
+                                                 "@framing",          "@buffer"};
   for (int i = 0; i < opt_count; ++i) id_option_fields[i] = rb_intern(option_fields[i]);
   rb_define_module_function(mNative, "skip_headers", RUBY_METHOD_FUNC(Bytepump_Native_skip_headers),
                             4);

@@ -54,7 +54,7 @@ module Bytepump
 
     def initialize(url, into:, timeout: 60, connect_timeout: timeout, upstream_timeout: timeout,
                    downstream_timeout: timeout, headers: {}, max_redirects: 5, crc32: false,
-                   head_limit: HEAD_LIMIT, ssl_context: nil)
+                   head_limit: HEAD_LIMIT, ssl_context: nil, buffer: nil)
       @uri = HTTP::Request.parse_url(url)
       @headers = HTTP::Request.check_headers(headers)
       @into = Bytepump.send(:unwrap, into) # a Tempfile's File is spliced like any File
@@ -64,6 +64,8 @@ module Bytepump
       Bytepump.send(:check_count, :max_redirects, max_redirects)
       Bytepump.send(:check_count, :head_limit, head_limit)
       raise ArgumentError, "head_limit: must be > 0" if head_limit.zero?
+
+      @buffer = Bytepump.send(:check_count, :buffer, buffer)
       raise TypeError, "into: must be an IO or respond to #write (got #{into.class})" unless Bytepump.send(:writable?,
                                                                                                            into)
 
@@ -187,7 +189,7 @@ module Bytepump
     def splice_body(uri, sock, response, &)
       options = Native::Options.new(**@timeouts.slice(:upstream_timeout, :downstream_timeout),
                                     length: response.content_length, crc32: @crc32 ? 0 : nil,
-                                    framing: response.framing)
+                                    framing: response.framing, buffer: @buffer)
       result = Native.pump(sock, @into, options, &)
       raise Fetch.body_error(uri, result, response) if result.body_error
 

@@ -12,12 +12,15 @@ module Bytepump
     # With an Array of IOs every one gets every byte (see Bytepump.tee):
     # returns the Array of bytes each took, or :timeout_upstream; raises
     # TeeError if a destination failed, after the others got everything.
-    def splice_to(dst, timeout = nil, length: nil, offset: nil, &block)
+    #
+    # +buffer+: up to that many bytes read ahead into kernel pipes while +dst+
+    # is slow, so a fast source (an upstream socket) is drained and done early.
+    def splice_to(dst, timeout = nil, length: nil, offset: nil, buffer: nil, &block)
       # Two IOs: straight to the native transfer, no Options or Result.
-      return Native.splice(self, dst, timeout, length, offset, &block) if dst.is_a?(IO) && !equal?(dst)
-      return Bytepump.splice_to_each(self, dst, timeout, length, offset, &block) if dst.is_a?(Array)
+      return Native.splice(self, dst, timeout, length, offset, &block) if dst.is_a?(IO) && !equal?(dst) && !buffer
+      return Bytepump.splice_to_each(self, dst, timeout, length, offset, buffer, &block) if dst.is_a?(Array)
 
-      result = Bytepump.pump(self, dst, timeout: timeout, length: length, offset: offset, &block)
+      result = Bytepump.pump(self, dst, timeout: timeout, length: length, offset: offset, buffer: buffer, &block)
       result.timeout? ? result.status : result.bytes_written
     end
     alias spliceTo splice_to

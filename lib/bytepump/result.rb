@@ -82,11 +82,11 @@ module Bytepump
     # The options of Native.pump, read by the binding by name. Validated by
     # the callers in lib/ (Bytepump.pump, Fetch), not here.
     class Options
-      FIELDS = %i[upstream_timeout downstream_timeout length offset pipe_size crc32 framing].freeze
+      FIELDS = %i[upstream_timeout downstream_timeout length offset pipe_size crc32 framing buffer].freeze
       attr_reader(*FIELDS)
 
       def initialize(upstream_timeout: nil, downstream_timeout: nil, length: nil, offset: nil, pipe_size: nil,
-                     crc32: nil, framing: nil)
+                     crc32: nil, framing: nil, buffer: nil)
         @upstream_timeout = upstream_timeout
         @downstream_timeout = downstream_timeout
         @length = length
@@ -94,6 +94,7 @@ module Bytepump
         @pipe_size = pipe_size
         @crc32 = crc32
         @framing = framing
+        @buffer = buffer
         freeze
       end
     end

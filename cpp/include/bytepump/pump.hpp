@@ -7,12 +7,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string_view>
 
 #include "bytepump/canceller.hpp"
 #include "bytepump/detail/pipe_pool.hpp"
 #include "bytepump/export.hpp"
+#include "bytepump/pipe_buffer.hpp"
 
 namespace bytepump {
 
@@ -85,6 +87,12 @@ struct Options {
   // from this value (0 starts afresh). The destination still gets the bytes
   // by splice; the checksum reads a tee(2) copy of the pipe.
   std::optional<std::uint32_t> crc32;
+  // Read-ahead for a slow destination: up to this many bytes taken from the
+  // source wait in a PipeBuffer (kernel pipes, within the pipe quota) while
+  // the destination is slow, so a fast source is drained and done early.
+  // 0: one pipe, as usual. Used between two streams (no pipe on either
+  // side, no regular-file source) without crc32.
+  std::size_t buffer = 0;
   // A regular-file source is read up to the size it had when the transfer
   // started, as IO.copy_stream does: no call is spent finding EOF, and bytes
   // appended meanwhile are not sent. false reads it until EOF (a growing
@@ -109,6 +117,11 @@ struct Step {
   int fd = -1;
   Interest interest = Interest::readable;
   Side side = Side::none;
+  // A wait may also end when this fd is ready (-1: none): a buffered pump
+  // blocked on its destination still drains its source. Drivers that can
+  // watch one fd only wait on `fd` for short slices instead.
+  int also_fd = -1;
+  Interest also_interest = Interest::readable;
 };
 
 // The transfer step machine. step() makes nonblocking syscalls until one
@@ -147,7 +160,7 @@ class BYTEPUMP_API Pump {
   const Result& result() const noexcept { return result_; }
 
  private:
-  enum class Mode : std::uint8_t { direct, sendfile, through_pipe, copy };
+  enum class Mode : std::uint8_t { direct, sendfile, through_pipe, buffered, copy };
 
   bool reading_done() const noexcept;
   std::size_t want(std::size_t cap) const noexcept;
@@ -169,6 +182,7 @@ class BYTEPUMP_API Pump {
   std::optional<Step> step_direct(std::uint64_t& moved) noexcept;
   std::optional<Step> step_sendfile(std::uint64_t& moved) noexcept;
   std::optional<Step> step_through_pipe(std::uint64_t& moved) noexcept;
+  std::optional<Step> step_buffered(std::uint64_t& moved) noexcept;
   std::optional<Step> step_copy() noexcept;
   // Checksums the pipe's bytes from a tee(2) copy; false with errno.
   bool checksum_pipe() noexcept;
@@ -196,6 +210,8 @@ class BYTEPUMP_API Pump {
 
   detail::Pipe pipe_;
   std::uint64_t in_pipe_ = 0;
+  std::unique_ptr<PipeBuffer> buffer_;  // Mode::buffered
+  std::size_t buffer_cap_ = 0;
   bool src_blocked_ = false;  // the last splice into the pipe said EAGAIN
   bool copy_pending_ = false;
 

@@ -62,9 +62,14 @@ DriveEnd drive(Machine& machine, std::optional<std::chrono::nanoseconds> upstrea
     if (left && left->count() <= 0) {
       return s.side == Side::upstream ? DriveEnd::timeout_upstream : DriveEnd::timeout_downstream;
     }
-    pollfd fds[2];
+    pollfd fds[3];
     fds[0] = {s.fd, static_cast<short>(s.interest == Interest::readable ? POLLIN : POLLOUT), 0};
     nfds_t nfds = 1;
+    if (s.also_fd >= 0) {
+      fds[nfds++] = {s.also_fd,
+                     static_cast<short>(s.also_interest == Interest::readable ? POLLIN : POLLOUT),
+                     0};
+    }
     if (canceller) fds[nfds++] = {canceller->fd(), POLLIN, 0};
     timespec ts;
     timespec* tsp = nullptr;
