@@ -18,7 +18,11 @@ module Bytepump
     def splice_to(dst, timeout = nil, length: nil, offset: nil, buffer: nil, &block)
       # Two IOs: straight to the native transfer, no Options or Result.
       return Native.splice(self, dst, timeout, length, offset, &block) if dst.is_a?(IO) && !equal?(dst) && !buffer
-      return Bytepump.splice_to_each(self, dst, timeout, length, offset, buffer, &block) if dst.is_a?(Array)
+      if dst.is_a?(Array)
+        raise ArgumentError, "splice_to: offset: and buffer: work with one destination only" if offset || buffer
+
+        return Bytepump.splice_to_each(self, dst, timeout, length, &block)
+      end
 
       result = Bytepump.pump(self, dst, timeout: timeout, length: length, offset: offset, buffer: buffer, &block)
       result.timeout? ? result.status : result.bytes_written

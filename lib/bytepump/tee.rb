@@ -89,9 +89,7 @@ module Bytepump
     end
 
     # IO#splice_to with an Array of destinations.
-    def splice_to_each(src, dsts, timeout, length, offset, buffer, &)
-      raise ArgumentError, "splice_to: offset: is not supported with several destinations" if offset
-      raise ArgumentError, "splice_to: buffer: is not supported with several destinations" if buffer
+    def splice_to_each(src, dsts, timeout, length, &)
 
       result = tee(src, dsts, timeout: timeout, length: length, &)
       return result.status if result.status == :timeout_upstream
