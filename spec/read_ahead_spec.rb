@@ -60,6 +60,8 @@ RSpec.describe "read-ahead for slow clients (buffer:)", deadline: 120 do
     far_end.binmode
     expect(far_end.read(data.bytesize) == data).to be(true)
     expect(relay.value).to eq(data.bytesize)
-    expect { src.splice_to([dst], buffer: 1) }.to raise_error(ArgumentError, /offset: and buffer: work with one destination only/)
+    expect do
+      src.splice_to([dst], buffer: 1)
+    end.to raise_error(ArgumentError, /offset: and buffer: work with one destination only/)
   end
 end

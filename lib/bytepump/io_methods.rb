@@ -18,6 +18,7 @@ module Bytepump
     def splice_to(dst, timeout = nil, length: nil, offset: nil, buffer: nil, &block)
       # Two IOs: straight to the native transfer, no Options or Result.
       return Native.splice(self, dst, timeout, length, offset, &block) if dst.is_a?(IO) && !equal?(dst) && !buffer
+
       if dst.is_a?(Array)
         raise ArgumentError, "splice_to: offset: and buffer: work with one destination only" if offset || buffer
 

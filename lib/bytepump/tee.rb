@@ -90,7 +90,6 @@ module Bytepump
 
     # IO#splice_to with an Array of destinations.
     def splice_to_each(src, dsts, timeout, length, &)
-
       result = tee(src, dsts, timeout: timeout, length: length, &)
       return result.status if result.status == :timeout_upstream
       raise TeeError, result unless result.ok?
