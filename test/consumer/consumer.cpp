@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <bytepump/fetch.hpp>
+#include <bytepump/frames.hpp>
 #include <bytepump/pipe_buffer.hpp>
 #include <bytepump/pump.hpp>
+#include <bytepump/tee.hpp>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -63,5 +65,34 @@ int main() {
     return 1;
   }
   std::printf("queued 6 bytes through %zu-byte-capped PipeBuffers\n", moved.max_size());
+
+  // A frame over a socket pair, its payload routed into a pipe.
+  int link[2], payload[2], sink[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, link) != 0 || pipe(payload) != 0 || pipe(sink) != 0)
+    return 1;
+  if (write(payload[1], "frame!", 6) != 6) return 1;
+  bytepump::FrameWriter fw(link[0]);
+  bytepump::FrameReader fr(link[1], [&](const bytepump::Frame&) { return sink[1]; });
+  if (!fw.begin(9, 6, payload[0]) || bytepump::write_frame(fw) != bytepump::FrameStatus::frame ||
+      bytepump::read_frame(fr) != bytepump::FrameStatus::frame || fr.frame().channel != 9 ||
+      read(sink[0], got, sizeof got) != 6 || std::memcmp(got, "frame!", 6) != 0) {
+    std::fprintf(stderr, "frames failed\n");
+    return 1;
+  }
+  std::printf("framed 6 bytes on channel %u\n", fr.frame().channel);
+
+  // One source into two pipes.
+  int t_src[2], t_a[2], t_b[2];
+  if (pipe(t_src) != 0 || pipe(t_a) != 0 || pipe(t_b) != 0) return 1;
+  if (write(t_src[1], "both", 4) != 4) return 1;
+  close(t_src[1]);
+  bytepump::TeeResult t = bytepump::tee(t_src[0], {t_a[1], t_b[1]});
+  char a4[4], b4[4];
+  if (!t.ok() || read(t_a[0], a4, 4) != 4 || read(t_b[0], b4, 4) != 4 ||
+      std::memcmp(a4, "both", 4) != 0 || std::memcmp(b4, "both", 4) != 0) {
+    std::fprintf(stderr, "tee failed\n");
+    return 1;
+  }
+  std::printf("teed 4 bytes into 2 pipes\n");
   return 0;
 }
