@@ -102,6 +102,6 @@ RSpec.describe "tee fan-out" do
       .to raise_error(ArgumentError, "tee: destinations 0 and 1 are the same file descriptor")
     expect { Bytepump.tee(src, []) }.to raise_error(ArgumentError, "tee: no destination")
     src.ungetc("y")
-    expect { Bytepump.tee(src, [dst]) }.to raise_error(IOError, /tee: src has bytes buffered by Ruby/)
+    expect { Bytepump.tee(src, [dst]) }.to raise_error(IOError, /tee: the IO has bytes buffered by Ruby/)
   end
 end

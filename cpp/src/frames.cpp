@@ -68,6 +68,16 @@ Moved splice_exactly(int src, int dst, const detail::Pipe& pipe, std::uint32_t& 
   }
 }
 
+// A wait on the source (readable) or the destination (writable).
+Step wait_step(Side side, int src, int dst) noexcept {
+  Step s;
+  s.kind = Step::Kind::wait;
+  s.side = side;
+  s.fd = side == Side::upstream ? src : dst;
+  s.interest = side == Side::upstream ? Interest::readable : Interest::writable;
+  return s;
+}
+
 // What a step of the reader or the writer makes of splice_exactly's answer.
 struct Outcome {
   bool wait;
@@ -124,14 +134,7 @@ void FrameReader::finish() noexcept {
   pipe_ = detail::Pipe{};
 }
 
-Step FrameReader::wait_for(Side side) const noexcept {
-  Step s;
-  s.kind = Step::Kind::wait;
-  s.side = side;
-  s.fd = side == Side::upstream ? src_ : dst_;
-  s.interest = side == Side::upstream ? Interest::readable : Interest::writable;
-  return s;
-}
+Step FrameReader::wait_for(Side side) const noexcept { return wait_step(side, src_, dst_); }
 
 Step FrameReader::end(FrameStatus status, int err, Side side) noexcept {
   status_ = status;
@@ -267,14 +270,7 @@ bool FrameWriter::begin(std::uint16_t channel, std::string_view payload) noexcep
   return true;
 }
 
-Step FrameWriter::wait_for(Side side) const noexcept {
-  Step s;
-  s.kind = Step::Kind::wait;
-  s.side = side;
-  s.fd = side == Side::upstream ? src_ : dst_;
-  s.interest = side == Side::upstream ? Interest::readable : Interest::writable;
-  return s;
-}
+Step FrameWriter::wait_for(Side side) const noexcept { return wait_step(side, src_, dst_); }
 
 Step FrameWriter::end(FrameStatus status, int err, Side side) noexcept {
   status_ = status;

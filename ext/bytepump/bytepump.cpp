@@ -849,6 +849,21 @@ rb_data_type_t typed(const char* name) {
   t.flags = RUBY_TYPED_FREE_IMMEDIATELY;
   return t;
 }
+// A source read from its fd alone (frames, tee): an IO, open, readable,
+// with no bytes in Ruby's read-ahead buffer, which these paths cannot send.
+void check_fd_source(VALUE io, const char* call) {
+  Check_Type(io, T_FILE);
+  rb_io_t* fptr;
+  GetOpenFile(io, fptr);
+  check_readable(io, fptr, call);
+  if (rb_io_read_pending(fptr)) {
+    rb_raise(rb_eIOError,
+             "%s: the IO has bytes buffered by Ruby (after gets or read(n)); it is read "
+             "from its fd, so read them first or use a fresh IO",
+             call);
+  }
+}
+
 // Bytepump::Native::FrameReader and FrameWriter: the frame machines driven
 // for Bytepump::Frames, one frame per call. Each call steps on duplicates of
 // the IOs' fds (rebound at its start, closed at its end) and waits with
@@ -996,15 +1011,7 @@ VALUE frame_read_cleanup(VALUE arg) {
 // frame's payload: an IO gets it, nil discards it.
 VALUE Bytepump_Native_FrameReader_read(VALUE self, VALUE io, VALUE timeout) {
   FrameReaderBox* box = get_frame_reader(self);
-  Check_Type(io, T_FILE);
-  rb_io_t* fptr;
-  GetOpenFile(io, fptr);
-  check_readable(io, fptr, "Frames#read");
-  if (rb_io_read_pending(fptr)) {
-    rb_raise(rb_eIOError,
-             "Frames#read: the IO has bytes buffered by Ruby; frames must be read "
-             "from the fd (don't mix Frames#read with gets/read on it)");
-  }
+  check_fd_source(io, "Frames#read");
   if (box->broken) {
     rb_raise(rb_eIOError,
              "Frames#read: the frame stream is broken: an earlier read stopped inside a "
@@ -1080,14 +1087,8 @@ VALUE Bytepump_Native_FrameWriter_write(VALUE self, VALUE io, VALUE channel, VAL
     frozen = rb_str_new_frozen(payload);
     len = static_cast<std::uint64_t>(RSTRING_LEN(frozen));
   } else {
-    Check_Type(payload, T_FILE);
     src = payload;
-    rb_io_t* fptr;
-    GetOpenFile(src, fptr);
-    check_readable(src, fptr, "Frames#write");
-    if (rb_io_read_pending(fptr)) {
-      rb_raise(rb_eIOError, "Frames#write: the payload IO has bytes buffered by Ruby");
-    }
+    check_fd_source(src, "Frames#write");
     len = NUM2ULL(length);
   }
   if (len == 0 || len > bytepump::kMaxFrameLength) {
@@ -1245,16 +1246,8 @@ void free_tee_call(TeeCall* c) {
 //   => [bytes_read, status, errno, error_side, [[bytes_written, status, errno], ...]]
 VALUE Bytepump_Native_tee(VALUE self, VALUE src, VALUE dsts, VALUE upstream_timeout,
                           VALUE downstream_timeout, VALUE length) {
-  Check_Type(src, T_FILE);
+  check_fd_source(src, "tee");
   Check_Type(dsts, T_ARRAY);
-  rb_io_t* fptr;
-  GetOpenFile(src, fptr);
-  check_readable(src, fptr, "tee");
-  if (rb_io_read_pending(fptr)) {
-    rb_raise(rb_eIOError,
-             "tee: src has bytes buffered by Ruby (after gets or read(n)); a tee "
-             "splices from the fd, so read them first or use a fresh IO");
-  }
   long n = RARRAY_LEN(dsts);
   if (n == 0) rb_raise(rb_eArgError, "tee: no destination");
   VALUE writes = rb_ary_new_capa(n);
