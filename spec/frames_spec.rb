@@ -128,6 +128,23 @@ RSpec.describe Bytepump::Frames do
     expect { writer.write(4, r) }.to raise_error(ArgumentError, /length: is needed for a IO payload/)
   end
 
+  it "reads and writes frames in fibers under the async gem's Fiber scheduler" do
+    require "async"
+    out, got = sink
+    read = Async do |task|
+      reading = task.async { Array.new(5) { reader.read { out } } }
+      task.async do
+        5.times do |i|
+          writer.write(i, "frame #{i};")
+          sleep 0.005
+        end
+      end
+      reading.wait
+    end.wait
+    expect(read).to eq(Array.new(5) { |i| [i, 8] })
+    expect(got.call).to eq(Array.new(5) { |i| "frame #{i};" }.join)
+  end
+
   it "never interleaves frames written by several threads at once, and leaks no fd" do
     payloads = Array.new(4) { |t| Array.new(25) { |i| pattern(1 + (i * 40_000), (t * 100) + i) } }
     sinks = Array.new(4) { sink }

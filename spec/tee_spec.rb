@@ -93,6 +93,28 @@ RSpec.describe "tee fan-out" do
     expect(open_fds - (2 * Bytepump::Native.pool_stats[0])).to be <= fds
   end
 
+  it "runs under the async gem's Fiber scheduler alongside the fiber that feeds it" do
+    require "async"
+    src, feeder = track(*UNIXSocket.pair)
+    a, a_got = drained_pipe
+    b, b_got = drained_pipe
+    chunks = Array.new(20) { |i| pattern(50_000, i + 1) }
+    counts = Async do |task|
+      teeing = task.async { src.splice_to([a, b], 10) }
+      task.async do
+        chunks.each do |chunk|
+          feeder.write(chunk)
+          sleep 0.005 # the tee waits through the scheduler meanwhile
+        end
+        feeder.close
+      end
+      teeing.wait
+    end.wait
+    expect(counts).to eq([1_000_000, 1_000_000])
+    expect(a_got.call == chunks.join).to be(true)
+    expect(b_got.call == chunks.join).to be(true)
+  end
+
   it "refuses what it cannot tee, naming it" do
     src = source(:pipe, "x")
     dst, = drained_pipe
