@@ -258,34 +258,50 @@ TEST(Pump, ABufferedPumpDrainsTheSourceWhileTheDestinationIsSlow) {
   const std::string data = pattern(8 << 20);
   FdPair src = unix_pair();
   FdPair dst = unix_pair();  // read only at the end
-  std::promise<void> fed;
-  std::thread feeder([&] {
-    write_all(src.peer, data);
-    ::shutdown(src.peer, SHUT_WR);
-    fed.set_value();
-  });
   Options o;
   o.buffer = 16 << 20;
   o.timeout(std::chrono::seconds(30));
   Pump p(src.ours, dst.ours, o);
-  bool saw_both = false;
-  auto done_feeding = fed.get_future();
-  while (done_feeding.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+  auto step_and_wait = [&] {
     Step s = p.step();
-    ASSERT_EQ(s.kind, Step::Kind::wait);
-    if (s.side == Side::downstream && s.also_fd == src.ours) saw_both = true;
+    EXPECT_EQ(s.kind, Step::Kind::wait);
     pollfd fds[2] = {
         {s.fd, static_cast<short>(s.interest == Interest::readable ? POLLIN : POLLOUT), 0},
         {s.also_fd, POLLIN, 0}};
     ::poll(fds, s.also_fd >= 0 ? 2 : 1, 100);
+    return s;
+  };
+  // 4 MiB, far more than the destination socket holds, then the source is
+  // idle: the pump waits for the destination and for more from the source.
+  std::promise<void> go, fed;
+  std::thread feeder([&, started = go.get_future()] {
+    write_all(src.peer, data.substr(0, 4 << 20));
+    started.wait();
+    write_all(src.peer, data.substr(4 << 20));
+    ::shutdown(src.peer, SHUT_WR);
+    fed.set_value();
+  });
+  Step s;
+  auto give_up = Clock::now() + std::chrono::seconds(10);
+  do {
+    s = step_and_wait();
+  } while (!(s.side == Side::downstream && s.also_fd == src.ours) && Clock::now() < give_up);
+  EXPECT_EQ(s.side, Side::downstream);
+  EXPECT_EQ(s.also_fd, src.ours);
+  // The rest: the source is drained while nobody reads the destination.
+  go.set_value();
+  auto done_feeding = fed.get_future();
+  while (done_feeding.wait_for(std::chrono::seconds(0)) != std::future_status::ready &&
+         Clock::now() < give_up) {
+    step_and_wait();
   }
-  feeder.join();
-  EXPECT_TRUE(saw_both);
+  EXPECT_EQ(done_feeding.wait_for(std::chrono::seconds(0)), std::future_status::ready);
   std::string got;
   std::thread reader([&] { got = read_all(dst.peer); });
   detail::run_to_end(p, o);
   ::shutdown(dst.ours, SHUT_WR);
   reader.join();
+  feeder.join();
   EXPECT_TRUE(p.result().ok());
   EXPECT_EQ(p.result().bytes_written, data.size());
   EXPECT_TRUE(got == data);
