@@ -12,6 +12,7 @@ module Bytepump
   # destination gets the downstream timeout; a #write of another object that
   # blocks is that object's own business: it cannot be timed out from here.
   class Copy
+    # Bytes read from the source per call.
     CHUNK = 64 * 1024
 
     def initialize(src, dst, upstream_timeout, downstream_timeout, length, offset) # rubocop:disable Metrics/ParameterLists
@@ -23,6 +24,7 @@ module Bytepump
       @decoder = Native::BodyDecoder.new(:close, length, 0, nil)
     end
 
+    # Moves the bytes; returns a Result. The block gets bytes written.
     def run(&)
       loop do
         want = @decoder.want(CHUNK)

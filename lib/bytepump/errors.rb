@@ -11,6 +11,8 @@ module Bytepump
     # Body bytes delivered to the destination before the error.
     attr_reader :bytes_written
 
+    # @param message [String, nil]
+    # @param bytes_written [Integer] body bytes delivered before the error
     def initialize(message = nil, bytes_written: 0)
       super(message)
       @bytes_written = bytes_written
@@ -47,7 +49,9 @@ module Bytepump
       @response = response
     end
 
+    # @return [Integer] the response status, e.g. 404
     def status = response.status
+    # @return [Integer] always 0: nothing was written for a refused status
     def bytes_written = 0
   end
 

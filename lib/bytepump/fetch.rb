@@ -49,7 +49,9 @@ module Bytepump
       end
     end
 
+    # The default limit of a response head, in bytes.
     HEAD_LIMIT = 64 * 1024
+    # The most header fields a response head may have.
     MAX_HEADERS = 100
 
     def initialize(url, into:, timeout: 60, connect_timeout: timeout, upstream_timeout: timeout,
@@ -75,6 +77,8 @@ module Bytepump
       @ssl_context = ssl_context
     end
 
+    # Connects, sends the request, follows redirects and moves the body.
+    # @return [FetchResult]
     def run(&progress)
       redirects = 0
       uri = @uri

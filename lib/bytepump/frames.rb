@@ -15,6 +15,7 @@ module Bytepump
   #   frames.read(3 => log, 7 => out)               # => [7, 1048576], nil at EOF
   #   frames.read { |channel, length| sinks[channel] } # nil discards a payload
   class Frames
+    # The largest valid frame length (the format's limit).
     MAX_LENGTH = 64 << 20
 
     attr_reader :io

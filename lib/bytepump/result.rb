@@ -9,10 +9,14 @@ module Bytepump
     # The Result of the failed transfer: counts, strategy, status :error.
     attr_reader :result
 
+    # @return [Symbol, nil] :upstream or :downstream: the side that failed
     def side = result.error_side
+    # @return [Integer] bytes delivered before the failure
     def bytes_written = result.bytes_written
+    # @return [Integer] bytes taken from the source before the failure
     def bytes_read = result.bytes_read
 
+    # The Errno exception for a failed +result+, naming the side, with this module mixed in.
     def self.build(result, src, dst)
       side = result.error_side
       src = describe(src, "the source")
@@ -27,6 +31,7 @@ module Bytepump
       error
     end
 
+    # A short description of an end for messages: "TCPSocket(fd 7)", a URL, or +role+.
     def self.describe(io, role = "the other end")
       return role if io.nil?
       return io if io.is_a?(String) # a URL
@@ -41,6 +46,7 @@ module Bytepump
   # (status :error); #body_error / #parse_error why a chunked body was refused.
   # Native.pump builds it in C, setting the fields directly.
   class Result
+    # The fields, in the order #to_h lists them.
     FIELDS = %i[bytes_read bytes_written status strategy error_side errno crc32 body_error parse_error].freeze
     attr_reader(*FIELDS)
 
@@ -59,12 +65,18 @@ module Bytepump
     end
 
     def ok? = status == :done
+    # The statuses #timeout? is true for.
     TIMEOUTS = %i[timeout_upstream timeout_downstream].freeze
     def timeout? = TIMEOUTS.include?(status)
+    # @return [Integer] bytes taken from the source but never delivered
     def stranded = bytes_read - bytes_written
+    # @return [Hash{Symbol => Object}] every field
     def to_h = FIELDS.to_h { |f| [f, public_send(f)] }
+    # For pattern matching: +in {status: :done, bytes_written:}+.
     def deconstruct_keys(_keys) = to_h
+    # Results are equal when every field is.
     def ==(other) = other.is_a?(Result) && other.to_h == to_h
+    # @return [String]
     def inspect = "#<#{self.class} #{to_h.compact.map { |k, v| "#{k}=#{v.inspect}" }.join(' ')}>"
 
     # The exception for a transfer that failed (nil when it did not or timed
@@ -78,10 +90,14 @@ module Bytepump
     end
   end
 
+  # The C++ core, as the extension defines it (bytepump.so). Not a public API:
+  # use Bytepump, IO#splice_to and friends.
+  # @api private
   module Native
     # The options of Native.pump, read by the binding by name. Validated by
     # the callers in lib/ (Bytepump.pump, Fetch), not here.
     class Options
+      # The option names, read by the binding as instance variables.
       FIELDS = %i[upstream_timeout downstream_timeout length offset pipe_size crc32 framing buffer].freeze
       attr_reader(*FIELDS)
 

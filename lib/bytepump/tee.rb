@@ -43,7 +43,9 @@ module Bytepump
 
     # True when the tee and every destination are done.
     def ok? = status == :done && destinations.all?(&:ok?)
+    # @return [Array<Integer>] the bytes each destination took, in order
     def bytes_written = destinations.map(&:bytes_written)
+    # @return [Array<Destination>] the destinations that were dropped
     def failed = destinations.reject(&:ok?)
   end
 

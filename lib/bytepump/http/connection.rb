@@ -21,6 +21,8 @@ module Bytepump
         tls(sock, uri, deadline, connect_timeout, ssl_context)
       end
 
+      # @api private
+      # A connected TCP socket to the first address that answers before the deadline.
       def tcp(uri, deadline, connect_timeout)
         addresses = Addrinfo.getaddrinfo(uri.hostname, uri.port, nil, :STREAM)
         last_error = nil
@@ -50,6 +52,8 @@ module Bytepump
         sock&.close unless connected
       end
 
+      # @api private
+      # Wraps +sock+ in TLS, verifying the peer for +uri+; closes it on failure.
       def tls(sock, uri, deadline, connect_timeout, ssl_context)
         require "openssl"
         secured = false
@@ -65,6 +69,8 @@ module Bytepump
         (ssl || sock).close unless secured
       end
 
+      # @api private
+      # The TLS handshake, nonblocking, within the connect deadline.
       def handshake(ssl, deadline, connect_timeout)
         loop do
           case ssl.connect_nonblock(exception: false)
@@ -76,16 +82,21 @@ module Bytepump
         end
       end
 
+      # @api private
+      # Seconds left until +deadline+ (nil: none).
       def remaining(deadline)
         deadline && [deadline - clock, 0].max
       end
 
+      # @api private
+      # The monotonic clock, in seconds.
       def clock = Process.clock_gettime(Process::CLOCK_MONOTONIC)
     end
 
     # Buffered nonblocking reads for the copying path (TLS sources and non-IO
     # destinations), with the upstream stall timeout.
     class Reader
+      # Bytes asked for per read.
       CHUNK = 64 * 1024
 
       attr_reader :buffer

@@ -7,6 +7,7 @@ module Bytepump
     # until close), the counting, the CRC and the errors, exactly as for a
     # spliced body; Ruby only reads, writes and waits.
     class CopyBody
+      # The longest chunk-size or trailer line accepted.
       LINE_LIMIT = 16 * 1024
 
       def initialize(reader, dst, response, timeouts, crc32, uri) # rubocop:disable Metrics/ParameterLists
@@ -21,6 +22,7 @@ module Bytepump
         @side = :upstream
       end
 
+      # Moves the body; returns a FetchResult. The block gets bytes written.
       def run(&progress)
         @progress = progress
         ended = decode

@@ -3,12 +3,15 @@
 require "uri"
 
 module Bytepump
+  # HTTP/1.1 for Bytepump.fetch: URL and header checks, connections, and
+  # the paths where a body passes through Ruby (https, non-IO destinations).
   module HTTP
     # Validates a URL and the caller's headers, and builds the request head,
     # before a byte reaches the network.
     module Request
       # Set by bytepump itself: framing and connection management are ours.
       RESERVED = %w[host connection content-length transfer-encoding te upgrade].freeze
+      # An RFC 9110 token: what a header field name may be.
       TOKEN = /\A[!#$%&'*+\-.^_`|~0-9A-Za-z]+\z/
       # Credentials that must not follow a redirect to another origin.
       CREDENTIALS = %w[authorization cookie proxy-authorization].freeze
@@ -73,6 +76,8 @@ module Bytepump
         end
       end
 
+      # The request head for a GET of +uri+ with the caller's +headers+.
+      # @return [String]
       def build(uri, headers)
         host = uri.host # IPv6 literals keep their brackets here
         host = "#{host}:#{uri.port}" if uri.port != uri.default_port

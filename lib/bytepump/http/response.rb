@@ -27,10 +27,15 @@ module Bytepump
       def key?(name) = !fetch_all(name).empty?
       alias include? key?
 
+      # Yields each [name, value] pair in the order received.
       def each(&) = @pairs.each(&)
+      # @return [Integer] the number of fields
       def size = @pairs.size
+      # @return [Array<Array(String, String)>] the [name, value] pairs
       def to_a = @pairs
+      # @return [Hash{String => String}] each name (as first received) to its joined value
       def to_h = @pairs.map(&:first).uniq(&:downcase).to_h { |n| [n, self[n]] }
+      # @return [String]
       def inspect = "#<#{self.class} #{@pairs.inspect}>"
     end
   end
@@ -60,6 +65,7 @@ module Bytepump
     def chunked? = framing == :chunked
     def success? = (200..299).cover?(status)
     def redirect? = [301, 302, 303, 307, 308].include?(status)
+    # The value of header field +name+ (case-insensitive), or nil.
     def [](name) = headers[name]
 
     # Why the body's framing can't be trusted, or nil when it can.
@@ -67,6 +73,7 @@ module Bytepump
       @framing_error && "#{@framing_error} (#{framing_headers})"
     end
 
+    # @return [String]
     def inspect = "#<#{self.class} HTTP/#{http_version} #{status} #{reason.inspect}>"
 
     private
