@@ -20,7 +20,7 @@ Gem::Specification.new do |spec|
 
   spec.files = Dir[
     "README.md", "CHANGELOG.md", "LICENSE", "CMakeLists.txt", "cmake/*",
-    "lib/**/*.rb", "ext/**/*.{rb,c,cpp,h,hpp}", "cpp/**/*.{cpp,hpp}"
+    "lib/**/*.rb", "ext/**/*.{rb,c,cpp,h,hpp}", "cpp/**/*.{cpp,hpp}", "sig/**/*.rbs"
   ]
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/bytepump/extconf.rb"]
