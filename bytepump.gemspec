@@ -20,8 +20,11 @@ Gem::Specification.new do |spec|
 
   spec.files = Dir[
     "README.md", "CHANGELOG.md", "LICENSE", "CMakeLists.txt", "cmake/*",
-    "lib/**/*.rb", "ext/**/*.{rb,c,cpp,h,hpp}", "cpp/**/*.{cpp,hpp}", "sig/**/*.rbs"
+    "lib/**/*.rb", "ext/**/*.{rb,c,cpp,h,hpp}", "cpp/**/*.{cpp,hpp}", "sig/**/*.rbs", "exe/*"
   ]
+  spec.bindir = "exe"
+  spec.executables = ["bytepump"]
+  spec.add_dependency "ruby-progressbar", "~> 1.13" # the CLI's progress bar
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/bytepump/extconf.rb"]
   spec.metadata["rubygems_mfa_required"] = "true"

@@ -3,6 +3,7 @@
 # The README's Ruby examples in one file, type-checked by steep against sig/
 # (bin/type-check). Not meant to be run: the specs do the running.
 require "bytepump"
+require "bytepump/cli"
 require "socket"
 
 socket = TCPSocket.new("127.0.0.1", 8080)
@@ -64,3 +65,7 @@ begin
 rescue Bytepump::InvalidFrame => e
   warn "bad frame on channel #{e.channel}"
 end
+
+# The command line, from Ruby.
+status = Bytepump::CLI.new(stdout: $stdout, stderr: $stderr).run(["copy", "file1.txt", "file2.txt"])
+warn "exit #{status}"
