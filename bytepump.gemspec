@@ -14,7 +14,7 @@ Gem::Specification.new do |spec|
   DESC
   spec.license = "MIT"
   spec.authors = ["bytepump developers"]
-  spec.homepage = "https://example.invalid/bytepump"
+  spec.homepage = "https://github.com/bytepump/bytepump"
   spec.required_ruby_version = ">= 3.1"
   spec.platform = Gem::Platform::RUBY
 
@@ -28,4 +28,8 @@ Gem::Specification.new do |spec|
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/bytepump/extconf.rb"]
   spec.metadata["rubygems_mfa_required"] = "true"
+  spec.metadata["source_code_uri"] = spec.homepage
+  spec.metadata["changelog_uri"] = "#{spec.homepage}/blob/main/CHANGELOG.md"
+  spec.metadata["bug_tracker_uri"] = "#{spec.homepage}/issues"
+  spec.metadata["documentation_uri"] = "#{spec.homepage}#readme"
 end
