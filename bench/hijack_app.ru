@@ -12,12 +12,22 @@
 #
 # The relays answer without a Content-Length and close the connection at the
 # end; the file routes announce the file's size.
+#
+# Under Falcon (async-http) every request runs in a fiber and the hijacking
+# routes above wait through the Fiber scheduler; two more routes show how a
+# Falcon app streams without bytepump, for comparison (not hijacked):
+#
+#   GET /falcon_file   the file as a Rack body with #to_path (Falcon reads and
+#                      writes it in chunks)
+#   GET /async_http    the object fetched with Async::HTTP::Internet, its body
+#                      handed to Falcon as the response body
 require "bytepump"
 require "net/http"
 
 FILE = ENV.fetch("BYTEPUMP_DEMO_FILE", nil)
 URL = ENV.fetch("BYTEPUMP_DEMO_URL", nil)
 ROUTES = { "/splice" => FILE, "/copy_stream" => FILE, "/splice_from" => URL, "/net_http" => URL }.freeze
+FALCON_ROUTES = { "/falcon_file" => FILE, "/async_http" => URL }.freeze
 
 def relay(socket, via)
   socket.write("HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\nconnection: close\r\n\r\n")
@@ -44,10 +54,28 @@ def send_file(socket, via)
   end
 end
 
+# A file body Falcon recognises by #to_path and streams itself.
+FileBody = Struct.new(:to_path) do
+  def each = File.open(to_path, "rb") { |f| yield f.read(1 << 16) until f.eof? }
+end
+
+def falcon(path)
+  if path == "/falcon_file"
+    return [200, { "content-type" => "application/octet-stream", "content-length" => File.size(FILE).to_s },
+            FileBody.new(FILE)]
+  end
+
+  require "async/http/internet"
+  response = Async::HTTP::Internet.new.get(URL)
+  [response.status, { "content-type" => "application/octet-stream" }, response.body]
+end
+
 run lambda { |env|
   path = env["PATH_INFO"]
+  next falcon(path) if FALCON_ROUTES[path] && defined?(Falcon)
+
   unless ROUTES[path] && env["rack.hijack?"]
-    routes = ROUTES.select { |_, source| source }.keys.join(" or ")
+    routes = ROUTES.merge(defined?(Falcon) ? FALCON_ROUTES : {}).select { |_, source| source }.keys.join(" or ")
     next [404, { "content-type" => "text/plain" }, ["try #{routes}\n"]]
   end
 
@@ -57,6 +85,14 @@ run lambda { |env|
   rescue StandardError => e
     warn "hijack_app: #{path}: #{e.class}: #{e.message}"
   ensure
+    # Under Falcon the hijacked socket is a duplicate and the server's own fd
+    # stays open until it is collected: shut down writing, so the client sees
+    # the end now.
+    begin
+      socket.close_write
+    rescue IOError, SystemCallError
+      nil # the client is gone already
+    end
     socket.close
   end
   [200, {}, []]

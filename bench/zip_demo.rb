@@ -28,12 +28,9 @@ begin
     { name: name, url: nginx.add(name.tr("/", "_"), bytes), size: size, crc32: Zlib.crc32(bytes) }
   end
   File.write(File.join(dir, "manifest.json"), JSON.dump(manifest))
-  port = Servers.free_port
   log = File.join(dir, "puma.log")
-  puma = spawn({ "BYTEPUMP_ZIP_MANIFEST" => File.join(dir, "manifest.json") }, Gem.ruby, Gem.bin_path("puma", "puma"),
-               "--bind", "tcp://127.0.0.1:#{port}", "--threads", "2:2", "--quiet",
-               File.expand_path("zip_app.ru", __dir__), out: File::NULL, err: log)
-  Servers.wait_for_port(port, pid: puma, log: log)
+  puma, port = Servers.rack(:puma, File.expand_path("zip_app.ru", __dir__),
+                            env: { "BYTEPUMP_ZIP_MANIFEST" => File.join(dir, "manifest.json") }, log: log)
   total = SIZES.values.sum
   puts "\nzip of #{SIZES.size} remote objects (#{total >> 20} MiB) from nginx on 127.0.0.1:#{nginx.port}, " \
        "streamed by Puma on 127.0.0.1:#{port}"
@@ -49,10 +46,9 @@ begin
     puts output unless passed
     passed
   end
-  Process.kill("TERM", puma)
-  Process.wait(puma)
   abort "zip demo: an archive failed unzip -t (#{log})" unless ok
 ensure
+  Servers.stop_process(puma) if puma
   nginx.stop
   FileUtils.rm_rf(dir)
 end

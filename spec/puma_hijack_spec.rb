@@ -13,14 +13,9 @@ RSpec.describe "a Rack app on Puma streaming with splice_to and splice_from", :i
     @nginx = Servers::Nginx.new.start
     @object = Random.new(43).bytes((6 << 20) + 321)
     url = @nginx.add("object.bin", @object)
-    server = TCPServer.new("127.0.0.1", 0)
-    @port = server.addr[1]
-    server.close
     app = File.expand_path("../bench/hijack_app.ru", __dir__)
-    @puma = spawn({ "BYTEPUMP_DEMO_FILE" => @file, "BYTEPUMP_DEMO_URL" => url }, Gem.ruby, Gem.bin_path("puma", "puma"),
-                  "--bind", "tcp://127.0.0.1:#{@port}", "--threads", "2:2", "--quiet", app,
-                  out: File::NULL, err: File.join(@dir, "puma.log"))
-    Servers.wait_for_port(@port, pid: @puma, log: File.join(@dir, "puma.log"))
+    @puma, @port = Servers.rack(:puma, app, env: { "BYTEPUMP_DEMO_FILE" => @file, "BYTEPUMP_DEMO_URL" => url },
+                                            log: File.join(@dir, "puma.log"))
   end
 
   after(:all) do

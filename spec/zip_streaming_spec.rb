@@ -17,12 +17,9 @@ RSpec.describe "a zip of remote objects streamed by Puma with splice_from", :int
       { name: name, url: @nginx.add(name.tr("/", "_"), bytes), size: bytes.bytesize, crc32: Zlib.crc32(bytes) }
     end
     File.write(File.join(@dir, "manifest.json"), JSON.dump(manifest))
-    @port = Servers.free_port
-    log = File.join(@dir, "puma.log")
-    @puma = spawn({ "BYTEPUMP_ZIP_MANIFEST" => File.join(@dir, "manifest.json") }, Gem.ruby,
-                  Gem.bin_path("puma", "puma"), "--bind", "tcp://127.0.0.1:#{@port}", "--threads", "4:4",
-                  "--quiet", File.expand_path("../bench/zip_app.ru", __dir__), out: File::NULL, err: log)
-    Servers.wait_for_port(@port, pid: @puma, log: log)
+    manifest_env = { "BYTEPUMP_ZIP_MANIFEST" => File.join(@dir, "manifest.json") }
+    @puma, @port = Servers.rack(:puma, File.expand_path("../bench/zip_app.ru", __dir__),
+                                threads: 4, env: manifest_env, log: File.join(@dir, "puma.log"))
   end
 
   after(:all) do

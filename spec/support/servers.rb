@@ -43,6 +43,26 @@ module Servers
     end
   end
 
+  # Starts a real Rack server in a child process on a free 127.0.0.1 port
+  # and waits until it accepts. +server+ is :puma (+threads+ threads) or
+  # :falcon (one process, one event loop thread: every request a fiber).
+  # Returns [pid, port]; stop it with Servers.stop_process.
+  def self.rack(server, app, env: {}, log: File::NULL, threads: 2)
+    port = free_port
+    argv = case server
+           when :puma
+             [Gem.bin_path("puma", "puma"), "--bind", "tcp://127.0.0.1:#{port}", "--threads", "#{threads}:#{threads}",
+              "--quiet", app]
+           when :falcon
+             [Gem.bin_path("falcon", "falcon"), "serve", "--bind", "http://127.0.0.1:#{port}", "--threaded",
+              "--count", "1", "--config", app]
+           else raise ArgumentError, "unknown Rack server #{server.inspect}"
+           end
+    pid = spawn(env, Gem.ruby, *argv, out: File::NULL, err: log)
+    wait_for_port(port, pid: pid, log: log == File::NULL ? nil : log)
+    [pid, port]
+  end
+
   # A listener whose backlog is full, so a connect to it never completes.
   # Returns [url, ios to close afterwards].
   def self.black_hole
