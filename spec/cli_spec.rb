@@ -86,6 +86,15 @@ RSpec.describe "the bytepump command", :integration do
       expect(out == @body).to be(true)
     end
 
+    it "sizes the bar from Content-Length on a terminal, so it shows the total and an ETA" do
+      command = [*exe, "fetch", @url, "-o", File.join(dir, "object.bin")].shelljoin
+      screen, status = Open3.capture2("script", "-qec", command, File::NULL, binmode: true)
+      expect(status.exitstatus).to eq(0)
+      lines = screen.split(/[\r\n]+/).reject(&:empty?)
+      expect(lines.last).to match(%r{\Afetch #{@body.bytesize}/#{@body.bytesize} bytes \|=+\| 100% [\d.]+ MB/s Time: })
+      expect(File.binread(File.join(dir, "object.bin")) == @body).to be(true)
+    end
+
     it "fails with one line and no output file for a 404" do
       path = File.join(dir, "missing.bin")
       _, err, status = bytepump("fetch", @url.sub("object.bin", "missing.bin"), "-o", path)

@@ -177,6 +177,25 @@ RSpec.describe "IO#splice_from and Bytepump.fetch", :integration do
         .to raise_error(Bytepump::RedirectError, /more than 4 redirects/)
     end
 
+    it "calls on_response once, with the final response, before the first body byte" do
+      upstream do |path, c, _|
+        if path == "/moved"
+          c.write("HTTP/1.1 302 Found\r\nLocation: /object\r\nContent-Length: 0\r\n\r\n")
+        else
+          c.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Kind: final\r\n\r\nhello")
+        end
+      end
+      seen = []
+      on_response = ->(r) { seen << [r.status, r["x-kind"], r.content_length] }
+      dst, received = destination_for(:pipe)
+      result = Bytepump.fetch(@upstream.url("/moved"), into: dst, on_response: on_response) { |n| seen << n }
+      expect(received.call).to eq("hello")
+      expect(seen).to eq([[200, "final", 5], 5])
+      expect(result.bytes_written).to eq(5)
+      expect { Bytepump.fetch(@upstream.url("/object"), into: StringIO.new, on_response: 5) }
+        .to raise_error(TypeError, "on_response: must respond to #call (got Integer)")
+    end
+
     it "stops a redirect loop and drops credentials on a cross-origin hop" do
       upstream { |_, c, _| c.write("HTTP/1.1 302 Found\r\nLocation: #{@upstream.url('/loop')}\r\n\r\n") }
       expect { Bytepump.fetch(@upstream.url("/loop"), into: StringIO.new) }

@@ -108,11 +108,18 @@ module Bytepump
       raise Failure, "fetch: --length is not supported (a body is fetched whole)" if options[:length]
 
       into(options[:output] || "-") do |dst|
-        with_bar("fetch", nil, options) do |bar|
-          timeouts = options[:timeout] ? { timeout: options[:timeout] } : { timeout: nil }
-          Bytepump.fetch(url, into: dst, **timeouts) { |n| bar.call(n) }
+        with_bar("fetch", nil, options) do |advance|
+          Bytepump.fetch(url, into: dst, timeout: options[:timeout], on_response: method(:sized), &advance)
         end
       end
+    end
+
+    # Sizes the bar from the response's Content-Length, when it has one.
+    def sized(response)
+      return unless @bar && response.content_length
+
+      @bar.total = response.content_length
+      @bar.format = BAR_FORMATS.fetch(true)
     end
 
     def run_relay(options)
@@ -180,22 +187,27 @@ module Bytepump
     # Yields a lambda that advances the bar by n bytes (a no-op when there is
     # no bar), and checks the outcome of the transfer it returns.
     def with_bar(title, total, options)
-      bar = progress_bar(title, total, options)
+      @bar = progress_bar(title, total, options)
+      bar = @bar
       outcome = yield(bar ? ->(n) { bar.progress += n } : ->(_n) {})
       bar&.finish
       check(outcome)
     ensure
       bar&.stop unless bar&.finished?
+      @bar = nil
     end
+
+    # The bar's format, by whether the total is known.
+    BAR_FORMATS = { true => "%t %c/%C bytes |%B| %p%% %r MB/s %e", false => "%t %c bytes %r MB/s" }.freeze
+    private_constant :BAR_FORMATS
 
     def progress_bar(title, total, options)
       show = options[:progress].nil? ? @stderr.tty? : options[:progress]
       return unless show
 
       require "ruby-progressbar"
-      format = total ? "%t %c/%C bytes |%B| %p%% %r MB/s %e" : "%t %c bytes %r MB/s"
-      ProgressBar.create(title: title, total: total, output: @stderr, format: format, throttle_rate: 0.1,
-                         rate_scale: ->(rate) { (rate / 1e6).round(1) })
+      ProgressBar.create(title: title, total: total, output: @stderr, format: BAR_FORMATS.fetch(!total.nil?),
+                         throttle_rate: 0.1, rate_scale: ->(rate) { (rate / 1e6).round(1) })
     end
 
     def check(outcome)

@@ -56,7 +56,7 @@ module Bytepump
 
     def initialize(url, into:, timeout: 60, connect_timeout: timeout, upstream_timeout: timeout,
                    downstream_timeout: timeout, headers: {}, max_redirects: 5, crc32: false,
-                   head_limit: HEAD_LIMIT, ssl_context: nil, buffer: nil)
+                   head_limit: HEAD_LIMIT, ssl_context: nil, buffer: nil, on_response: nil)
       @uri = HTTP::Request.parse_url(url)
       @headers = HTTP::Request.check_headers(headers)
       @into = Bytepump.send(:unwrap, into) # a Tempfile's File is spliced like any File
@@ -75,6 +75,10 @@ module Bytepump
       @crc32 = crc32 ? true : false
       @head_limit = head_limit
       @ssl_context = ssl_context
+      raise TypeError, "on_response: must respond to #call (got #{on_response.class})" unless
+        on_response.nil? || on_response.respond_to?(:call)
+
+      @on_response = on_response
     end
 
     # Connects, sends the request, follows redirects and moves the body.
@@ -114,6 +118,7 @@ module Bytepump
         return redirect(uri, response) if response.redirect?
 
         check_status(uri, response)
+        @on_response&.call(response)
         transfer(uri, sock, reader, response, &)
       ensure
         sock.close

@@ -46,6 +46,8 @@ module Bytepump
     # timeout: is the default for connect_timeout:, upstream_timeout: and
     # downstream_timeout:. Non-2xx statuses, short bodies, broken framing and
     # timeouts raise (see Bytepump::Error); the block gets bytes written.
+    # on_response: is called with the final Bytepump::Response once its status
+    # is accepted, before the body moves.
     def splice_from(url:, timeout: 60, headers: {}, max_redirects: 5, **options, &block)
       Bytepump.fetch(url, into: self, timeout: timeout, headers: headers, max_redirects: max_redirects,
                           **options, &block).bytes_written
