@@ -12,8 +12,10 @@
 # splice_to against IO.copy_stream on Puma (a parity line: both are
 # sendfile(2)) and against Falcon's file body on Falcon.
 #
+# Last, CLIENTS clients at once on Falcon, each relayed SIZE / CLIENTS bytes.
+#
 #   BYTEPUMP_DEMO_MB (default 1024), BYTEPUMP_DEMO_ROUNDS (default 7),
-#   BYTEPUMP_DEMO_SERVERS (default puma,falcon)
+#   BYTEPUMP_DEMO_SERVERS (default puma,falcon), BYTEPUMP_DEMO_CLIENTS (default 16)
 require "bytepump"
 require "openssl"
 require "fileutils"
@@ -25,23 +27,27 @@ ROOT = File.expand_path("..", __dir__)
 SIZE = Integer(ENV.fetch("BYTEPUMP_DEMO_MB", "1024")) << 20
 ROUNDS = Integer(ENV.fetch("BYTEPUMP_DEMO_ROUNDS", "7"))
 SERVERS = ENV.fetch("BYTEPUMP_DEMO_SERVERS", "puma,falcon").split(",").map(&:to_sym)
+CLIENTS = Integer(ENV.fetch("BYTEPUMP_DEMO_CLIENTS", "16"))
 DIR = File.join(ROOT, "tmp", "demo")
-FILE = File.join(DIR, "object-#{SIZE >> 20}m.bin")
 GIB = Float(1 << 30)
 
-# The object, made once and kept in tmp/demo. Returns its SHA-256.
-def generate
+# An object nginx serves: its file, size in bytes and SHA-256.
+Obj = Struct.new(:path, :bytes, :sha256)
+
+# The object of +size+ bytes, made once and kept in tmp/demo.
+def generate(size)
   FileUtils.mkdir_p(DIR)
-  unless File.exist?(FILE) && File.size(FILE) == SIZE
+  path = File.join(DIR, "object-#{size >> 20}m.bin")
+  unless File.exist?(path) && File.size(path) == size
     random = Random.new(2026)
-    File.open("#{FILE}.part", "wb") { |f| (SIZE >> 20).times { f.write(random.bytes(1 << 20)) } }
-    File.rename("#{FILE}.part", FILE)
+    File.open("#{path}.part", "wb") { |f| (size >> 20).times { f.write(random.bytes(1 << 20)) } }
+    File.rename("#{path}.part", path)
   end
-  OpenSSL::Digest.new("SHA256").file(FILE).hexdigest
+  Obj.new(path, size, OpenSSL::Digest.new("SHA256").file(path).hexdigest)
 end
 
-# GET +path+ and hash what arrives; aborts unless it is the object, whole.
-def verify(port, path, expected)
+# GET +path+ and hash what arrives; aborts unless it is +object+, whole.
+def verify(port, path, object)
   socket, = BenchSupport.get(port, path)
   sha = OpenSSL::Digest.new("SHA256")
   buffer = String.new(capacity: 1 << 20)
@@ -49,29 +55,31 @@ def verify(port, path, expected)
   loop { got += sha.update(socket.readpartial(1 << 20, buffer)) && buffer.bytesize }
 rescue EOFError
   abort "demo failed: GET #{path} delivered #{got} bytes, sha256 #{sha.hexdigest}" unless
-    got == SIZE && sha.hexdigest == expected
+    got == object.bytes && sha.hexdigest == object.sha256
 ensure
   socket&.close
 end
 
-# One download into /dev/null. Returns [MB/s, server CPU seconds per GiB].
-def timed(port, path, server)
+# +clients+ downloads of +size+ bytes at once, each into /dev/null. Returns
+# [MB/s all together, server CPU seconds per GiB].
+def timed(port, path, server, size, clients)
   cpu = BenchSupport.cpu_seconds(server)
   started = BenchSupport.now
-  got = BenchSupport.discard(port, path)
+  counts = Array.new(clients) { Thread.new { BenchSupport.discard(port, path) } }.map(&:value)
   seconds = BenchSupport.now - started
-  raise "GET #{path}: #{got} of #{SIZE} bytes" unless got == SIZE
+  raise "GET #{path}: #{counts.inspect} bytes, not #{size} each" unless counts.all?(size)
 
-  [SIZE / seconds / 1e6, (BenchSupport.cpu_seconds(server) - cpu) / (SIZE / GIB)]
+  total = size * clients
+  [total / seconds / 1e6, (BenchSupport.cpu_seconds(server) - cpu) / (total / GIB)]
 end
 
 def spread(values) = format("%.2f-%.2f", *values.minmax)
 
 # Alternates the two routes ROUNDS times and prints the figures and ratios
 # (ours / theirs) of medians and of each round. +name+ labels the server.
-def compare(port, pid, name, ours, theirs)
+def compare(port, pid, name, ours, theirs, size: SIZE, clients: 1)
   rounds = Array.new(ROUNDS) do |i|
-    pair = [ours, theirs].rotate(i % 2).to_h { |label, path| [label, timed(port, path, pid)] }
+    pair = [ours, theirs].rotate(i % 2).to_h { |label, path| [label, timed(port, path, pid, size, clients)] }
     [pair[ours.first], pair[theirs.first]]
   end
   [ours, theirs].each_with_index do |(label, _), column|
@@ -89,15 +97,14 @@ end
 # Runs bench/hijack_app.ru on +server+ (:puma or :falcon), checks every route
 # by SHA-256, then times the edge include and the file against the server's
 # usual way of doing each.
-def demo(server, env, expected)
+def demo(server, env, object)
   name = server.to_s.capitalize
-  app = File.join(ROOT, "bench", "hijack_app.ru")
-  pid, port = Servers.rack(server, app, env: env, log: File.join(DIR, "#{server}.log"))
+  pid, port = Servers.rack(server, APP, env: env, log: File.join(DIR, "#{server}.log"))
   theirs = DIFFERENT[server]
   puts "Edge include: #{name} (127.0.0.1:#{port}, #{WHO[server]}) hijacks the client socket and relays a " \
        "#{SIZE >> 20} MiB object from nginx"
-  (%w[/splice_from /splice] + theirs.values_at(:relay, :file).map(&:last)).each { |path| verify(port, path, expected) }
-  puts "  every route delivered #{SIZE} bytes, sha256 #{expected[0, 16]}... verified; " \
+  (%w[/splice_from /splice] + theirs.values_at(:relay, :file).map(&:last)).each { |path| verify(port, path, object) }
+  puts "  every route delivered #{SIZE} bytes, sha256 #{object.sha256[0, 16]}... verified; " \
        "medians (min-max) of #{ROUNDS} alternated rounds:"
   compare(port, pid, name, ["IO#splice_from", "/splice_from"], theirs[:relay])
   puts theirs[:file_note]
@@ -106,6 +113,23 @@ ensure
   Servers.stop_process(pid) if pid
 end
 
+# CLIENTS clients at once on one Falcon, each relayed an object of
+# SIZE / CLIENTS bytes: the same bytes per round as one client above.
+def many_clients(nginx)
+  object = generate([SIZE / CLIENTS, 1 << 20].max)
+  File.symlink(object.path, File.join(nginx.root, "small.bin"))
+  env = { "BYTEPUMP_DEMO_URL" => "http://127.0.0.1:#{nginx.port}/small.bin" }
+  pid, port = Servers.rack(:falcon, APP, env: env, log: File.join(DIR, "falcon-many.log"))
+  relay = DIFFERENT[:falcon][:relay]
+  puts "#{CLIENTS} clients at once on Falcon, each relayed a #{object.bytes >> 20} MiB object (sha256 " \
+       "#{object.sha256[0, 16]}... verified), all bytes counted; MB/s of all together:"
+  ["/splice_from", relay.last].each { |path| verify(port, path, object) }
+  compare(port, pid, "Falcon", ["IO#splice_from", "/splice_from"], relay, size: object.bytes, clients: CLIENTS)
+ensure
+  Servers.stop_process(pid) if pid
+end
+
+APP = File.join(ROOT, "bench", "hijack_app.ru")
 WHO = { puma: "2 threads", falcon: "one event-loop thread, a fiber per request" }.freeze
 DIFFERENT = {
   puma: { relay: ["Net::HTTP#read_body", "/net_http"], file: ["IO.copy_stream", "/copy_stream"],
@@ -114,13 +138,14 @@ DIFFERENT = {
             file_note: "The same file from disk, against Falcon serving it as a Rack body with #to_path:" }
 }.freeze
 
-expected = generate
+object = generate(SIZE)
 nginx = Servers::Nginx.new.start
-File.symlink(FILE, File.join(nginx.root, "object.bin"))
-env = { "BYTEPUMP_DEMO_URL" => "http://127.0.0.1:#{nginx.port}/object.bin", "BYTEPUMP_DEMO_FILE" => FILE }
+File.symlink(object.path, File.join(nginx.root, "object.bin"))
+env = { "BYTEPUMP_DEMO_URL" => "http://127.0.0.1:#{nginx.port}/object.bin", "BYTEPUMP_DEMO_FILE" => object.path }
 begin
   puts "The object store: nginx on 127.0.0.1:#{nginx.port} serving #{SIZE >> 20} MiB /object.bin"
-  SERVERS.each { |server| demo(server, env, expected) }
+  SERVERS.each { |server| demo(server, env, object) }
+  many_clients(nginx) if SERVERS.include?(:falcon) && CLIENTS > 1
 ensure
   nginx.stop
 end
