@@ -92,6 +92,32 @@ RSpec.describe "a Rack app on Falcon streaming with splice_to and splice_from in
     expect_object(*get("/net_http"))
   end
 
+  # Registrations in the server's epoll sets whose fd is closed, or now names
+  # another file: io-event can never remove those, and its loop spins on them.
+  def stale_epoll_registrations(pid)
+    Dir["/proc/#{pid}/fdinfo/*"].flat_map do |info|
+      File.read(info).scan(/^tfd:\s+(\d+)\s.*\sino:([0-9a-f]+)/).reject do |fd, inode|
+        File.stat("/proc/#{pid}/fd/#{fd}").ino == inode.to_i(16)
+      rescue Errno::ENOENT
+        false
+      end
+    rescue Errno::ENOENT
+      []
+    end
+  end
+
+  it "leaves no epoll registration behind on the hijacked sockets it waited on" do
+    paths = %w[/splice /splice_from] * 5
+    results = paths.map { |path| helper_thread { get(path) } }.map(&:value)
+    expect(results.map { |_, size, _| size }).to eq(paths.map { |p|
+      p == "/splice" ? File.size(@file) : @object.bytesize
+    })
+    stale = stale_epoll_registrations(@falcon)
+    Timeout.timeout(2) { sleep 0.05 until (stale = stale_epoll_registrations(@falcon)).empty? }
+  rescue Timeout::Error
+    raise "Falcon's epoll set keeps #{stale.size} registrations of closed fds: #{stale.inspect}"
+  end
+
   it "stays healthy when a client resets mid-stream, and says what happened in its log" do
     socket, = request("/splice", rcvbuf: 4096)
     socket.readpartial(4096)

@@ -334,6 +334,30 @@ bool first_step_holding_gvl(Drive<Machine, Out>* d) {
   return false;
 }
 
+// Waits through rb_io_wait and remembers whether a Fiber scheduler did it.
+// io-event (the selector of async and Falcon) drops an fd's epoll
+// registration lazily: after the fiber an event resumed yields back to the
+// loop. If that fiber closes the IO first and the IO is a duplicate whose
+// file stays open elsewhere (Falcon's rack.hijack hands out one), the
+// registration outlives the fd number, no epoll_ctl can remove it, and the
+// loop spins on it until the other fd is closed. So a call that waited
+// through a scheduler gives the loop one turn before it returns (settle).
+struct SchedulerWaits {
+  bool waited = false;
+
+  void wait(VALUE io, int events, VALUE timeout) {
+    if (rb_fiber_scheduler_current() != Qnil) waited = true;
+    rb_io_wait(io, RB_INT2NUM(events), timeout);
+  }
+
+  void settle() {
+    if (!waited) return;
+    waited = false;
+    VALUE scheduler = rb_fiber_scheduler_current();
+    if (scheduler != Qnil) rb_fiber_scheduler_kernel_sleep(scheduler, INT2FIX(0));
+  }
+};
+
 template <typename Machine, typename Out>
 VALUE drive_body(VALUE arg) {
   auto* d = reinterpret_cast<Drive<Machine, Out>*>(arg);
@@ -349,6 +373,7 @@ VALUE drive_body(VALUE arg) {
   }
   // With a Fiber scheduler every wait goes through it (rb_io_wait).
   const bool blocking_waits = rb_fiber_scheduler_current() == Qnil;
+  SchedulerWaits scheduler_waits;
   for (;;) {
     // Not one byte more once an IO is closed; bytes a step moved while
     // another thread closed one are still reported before the IOError.
@@ -420,8 +445,9 @@ VALUE drive_body(VALUE arg) {
     double wait = left ? left->count() / 1e9 : -1;
     // Two fds to watch through the scheduler: one, a short slice at a time.
     if (step.also_fd >= 0 && (wait < 0 || wait > 0.01)) wait = 0.01;
-    rb_io_wait(io, RB_INT2NUM(events), wait >= 0 ? DBL2NUM(wait) : Qnil);
+    scheduler_waits.wait(io, events, wait >= 0 ? DBL2NUM(wait) : Qnil);
   }
+  scheduler_waits.settle();
   finish_body(machine, d->out);
   return Qnil;
 }
@@ -912,6 +938,7 @@ void check_open_if_io(VALUE a, VALUE b) {
 
 template <typename Machine>
 void drive_frame_machine(FrameCall<Machine>* c) {
+  SchedulerWaits scheduler_waits;
   for (;;) {
     check_open_if_io(c->upstream_io, c->downstream_io);
     StepCall<Machine> call{c->machine, Step{}};
@@ -919,7 +946,7 @@ void drive_frame_machine(FrameCall<Machine>* c) {
     rb_thread_call_without_gvl(step_without_gvl<Machine>, &call, RUBY_UBF_IO, nullptr);
     check_open_if_io(c->upstream_io, c->downstream_io);
     Step step = call.step;
-    if (step.kind == Step::Kind::done) return;
+    if (step.kind == Step::Kind::done) break;
     if (step.kind == Step::Kind::more) {
       rb_thread_check_ints();
       continue;
@@ -928,12 +955,13 @@ void drive_frame_machine(FrameCall<Machine>* c) {
     if (left && left->count() <= 0) {
       c->stalled = true;  // the caller ends the machine, or keeps it between frames
       c->stalled_side = step.side;
-      return;
+      break;
     }
     VALUE io = step.side == Side::upstream ? c->upstream_io : c->downstream_io;
     int events = step.interest == Interest::readable ? RUBY_IO_READABLE : RUBY_IO_WRITABLE;
-    rb_io_wait(io, RB_INT2NUM(events), left ? DBL2NUM(left->count() / 1e9) : Qnil);
+    scheduler_waits.wait(io, events, left ? DBL2NUM(left->count() / 1e9) : Qnil);
   }
+  scheduler_waits.settle();
 }
 
 VALUE frame_status_symbol(bytepump::FrameStatus status) {
@@ -1179,6 +1207,7 @@ VALUE tee_body(VALUE arg) {
   auto* c = reinterpret_cast<TeeCall*>(arg);
   bytepump::Tee& tee = *c->tee;
   std::vector<pollfd> fds;
+  SchedulerWaits scheduler_waits;
   for (;;) {
     check_tee_open(c);
     StepCall<bytepump::Tee> call{&tee, Step{}};
@@ -1205,7 +1234,7 @@ VALUE tee_body(VALUE arg) {
       int events = first.interest == Interest::readable ? RUBY_IO_READABLE : RUBY_IO_WRITABLE;
       // With several fds to watch, one is waited on a slice at a time.
       double slice = tee.waits().size() > 1 ? 0.01 : wait.count() / 1e9;
-      rb_io_wait(io, RB_INT2NUM(events), DBL2NUM(std::min(slice, wait.count() / 1e9)));
+      scheduler_waits.wait(io, events, DBL2NUM(std::min(slice, wait.count() / 1e9)));
       continue;
     }
     fds.clear();
@@ -1221,6 +1250,7 @@ VALUE tee_body(VALUE arg) {
       rb_thread_check_ints();  // raises for Thread#raise, kill, Timeout
     }
   }
+  scheduler_waits.settle();
   return Qnil;
 }
 
