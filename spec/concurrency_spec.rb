@@ -123,6 +123,49 @@ RSpec.describe "splice_to with threads and fibers" do
     expect(ticks).to be >= 32 # at least one turn per 8 MiB step
   end
 
+  # Falcon's rack.hijack hands out a duplicate socket and keeps its own fd:
+  # a registration io-event keeps for the duplicate after the app closed it
+  # can never be removed, and the event loop spins on it.
+  it "leaves the event loop no registration on a duplicate it waited on and the caller then closed" do
+    require "async"
+    original, peer = track(*UNIXSocket.pair)
+    reader = helper_thread do # slower than the writer, so the transfers wait for room
+      got = 0
+      loop do
+        got += peer.readpartial(64 << 10).bytesize
+        sleep 0.001
+      end
+    rescue IOError # EOFError included
+      got
+    end
+    other, other_peer = track(*UNIXSocket.pair)
+    helper_thread { other_peer.read }
+    transfers = {
+      "splice_to" => ->(dup) { File.open("/dev/zero", "rb") { |zero| zero.splice_to(dup, length: 2 << 20) } },
+      "tee" => lambda { |dup|
+        r, w = track(*IO.pipe)
+        helper_thread { File.open("/dev/zero", "rb") { |zero| zero.splice_to(w, length: 2 << 20) } && w.close }
+        Bytepump.tee(r, [other, dup], timeout: 10).bytes_written.min
+      }
+    }
+    outcomes = transfers.to_h do |name, transfer|
+      outcome = Async do
+        dup = original.dup
+        moved = transfer.call(dup)
+        dup.close
+        sleep 0.01 # the loop's turns: a registration left on the closed fd goes stale now
+        inode = original.stat.ino
+        # /proc is read in a thread: async 2.x's io_read hook fails on Ruby 3.1 (no IO#timeout)
+        [moved, Thread.new { stale_epoll_registrations.select { |_, ino| ino == inode } }.value]
+      end.wait
+      [name, outcome]
+    end
+    expect(outcomes).to eq(transfers.keys.to_h { |name| [name, [2 << 20, []]] })
+  ensure
+    original&.close
+    reader&.join(5)
+  end
+
   it "interleaves two pumps under the async gem's Fiber scheduler" do
     require "async"
     events = []

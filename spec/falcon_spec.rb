@@ -92,20 +92,6 @@ RSpec.describe "a Rack app on Falcon streaming with splice_to and splice_from in
     expect_object(*get("/net_http"))
   end
 
-  # Registrations in the server's epoll sets whose fd is closed, or now names
-  # another file: io-event can never remove those, and its loop spins on them.
-  def stale_epoll_registrations(pid)
-    Dir["/proc/#{pid}/fdinfo/*"].flat_map do |info|
-      File.read(info).scan(/^tfd:\s+(\d+)\s.*\sino:([0-9a-f]+)/).reject do |fd, inode|
-        File.stat("/proc/#{pid}/fd/#{fd}").ino == inode.to_i(16)
-      rescue Errno::ENOENT
-        false
-      end
-    rescue Errno::ENOENT
-      []
-    end
-  end
-
   it "leaves no epoll registration behind on the hijacked sockets it waited on" do
     paths = %w[/splice /splice_from] * 5
     results = paths.map { |path| helper_thread { get(path) } }.map(&:value)

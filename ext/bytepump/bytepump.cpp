@@ -334,7 +334,15 @@ bool first_step_holding_gvl(Drive<Machine, Out>* d) {
   return false;
 }
 
-// Waits through rb_io_wait and remembers whether a Fiber scheduler did it.
+ID id_timeout;  // IO#timeout, from Ruby 3.2
+
+// A wait without end, under a Fiber scheduler, on an IO without #timeout
+// (Ruby 3.1), goes a slice at a time: async 2.x reads io.timeout when a wait
+// has no timeout, and Ruby 3.1's IO has none (NoMethodError).
+constexpr double kEndlessWaitSlice = 1.0;
+
+// Every wait of bytepump's, in C and (through Bytepump::Native::Waits) in
+// Ruby: rb_io_wait, remembering whether a Fiber scheduler did it.
 // io-event (the selector of async and Falcon) drops an fd's epoll
 // registration lazily: after the fiber an event resumed yields back to the
 // loop. If that fiber closes the IO first and the IO is a duplicate whose
@@ -345,9 +353,13 @@ bool first_step_holding_gvl(Drive<Machine, Out>* d) {
 struct SchedulerWaits {
   bool waited = false;
 
-  void wait(VALUE io, int events, VALUE timeout) {
-    if (rb_fiber_scheduler_current() != Qnil) waited = true;
-    rb_io_wait(io, RB_INT2NUM(events), timeout);
+  // Truthy when ready; false or nil when the timeout (or a slice) ended.
+  VALUE wait(VALUE io, int events, VALUE timeout) {
+    if (rb_fiber_scheduler_current() != Qnil) {
+      waited = true;
+      if (NIL_P(timeout) && !rb_respond_to(io, id_timeout)) timeout = DBL2NUM(kEndlessWaitSlice);
+    }
+    return rb_io_wait(io, RB_INT2NUM(events), timeout);
   }
 
   void settle() {
@@ -875,6 +887,33 @@ rb_data_type_t typed(const char* name) {
   t.flags = RUBY_TYPED_FREE_IMMEDIATELY;
   return t;
 }
+
+// Bytepump::Native::Waits: SchedulerWaits for the Ruby paths (Copy, Sink,
+// the https reader, connecting).
+const rb_data_type_t kWaitsType = typed<SchedulerWaits>("Bytepump::Native::Waits");
+
+VALUE Bytepump_Native_Waits_alloc(VALUE klass) {
+  return TypedData_Wrap_Struct(klass, &kWaitsType, new SchedulerWaits());
+}
+
+// wait(io, events, timeout): true once io is ready for events (IO::READABLE
+// or IO::WRITABLE), false when timeout seconds passed first; nil waits
+// without end.
+VALUE Bytepump_Native_Waits_wait(VALUE self, VALUE io, VALUE events, VALUE timeout) {
+  auto* waits = static_cast<SchedulerWaits*>(rb_check_typeddata(self, &kWaitsType));
+  int wanted = NUM2INT(events);
+  for (;;) {
+    if (RTEST(waits->wait(io, wanted, timeout))) return Qtrue;
+    if (!NIL_P(timeout)) return Qfalse;
+  }
+}
+
+// settle: gives a Fiber scheduler's loop one turn if a wait went through it.
+VALUE Bytepump_Native_Waits_settle(VALUE self) {
+  static_cast<SchedulerWaits*>(rb_check_typeddata(self, &kWaitsType))->settle();
+  return Qnil;
+}
+
 // A source read from its fd alone (frames, tee): an IO, open, readable,
 // with no bytes in Ruby's read-ahead buffer, which these paths cannot send.
 void check_fd_source(VALUE io, const char* call) {
@@ -1566,6 +1605,7 @@ extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
   mBytepump = rb_define_module("Bytepump");
   mNative = rb_define_module_under(mBytepump, "Native");
   id_readpartial = rb_intern("readpartial");
+  id_timeout = rb_intern("timeout");
   id_ungetbyte = rb_intern("ungetbyte");
   rb_define_module_function(mNative, "pump", RUBY_METHOD_FUNC(Bytepump_Native_pump), 3);
   rb_define_module_function(mNative, "splice", RUBY_METHOD_FUNC(Bytepump_Native_splice), 5);
@@ -1621,6 +1661,10 @@ extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
   rb_define_method(cHeadParser, "error", RUBY_METHOD_FUNC(Bytepump_Native_HeadParser_error), 0);
   rb_define_module_function(mNative, "pool_stats", RUBY_METHOD_FUNC(Bytepump_Native_pool_stats), 0);
   rb_define_module_function(mNative, "tee", RUBY_METHOD_FUNC(Bytepump_Native_tee), 5);
+  VALUE cWaits = rb_define_class_under(mNative, "Waits", rb_cObject);
+  rb_define_alloc_func(cWaits, Bytepump_Native_Waits_alloc);
+  rb_define_method(cWaits, "wait", RUBY_METHOD_FUNC(Bytepump_Native_Waits_wait), 3);
+  rb_define_method(cWaits, "settle", RUBY_METHOD_FUNC(Bytepump_Native_Waits_settle), 0);
   VALUE cFrameReader = rb_define_class_under(mNative, "FrameReader", rb_cObject);
   rb_define_alloc_func(cFrameReader, Bytepump_Native_FrameReader_alloc);
   rb_define_method(cFrameReader, "read", RUBY_METHOD_FUNC(Bytepump_Native_FrameReader_read), 2);

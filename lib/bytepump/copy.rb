@@ -1,6 +1,5 @@
 # frozen_string_literal: true
 
-require "io/wait"
 require "bytepump/sink"
 
 module Bytepump
@@ -18,7 +17,8 @@ module Bytepump
     def initialize(src, dst, upstream_timeout, downstream_timeout, length, offset) # rubocop:disable Metrics/ParameterLists
       @src = src
       @dst = dst
-      @sink = Sink.new(dst, downstream_timeout)
+      @waits = Native::Waits.new
+      @sink = Sink.new(dst, downstream_timeout, @waits)
       @timeout = upstream_timeout
       @offset = offset
       @decoder = Native::BodyDecoder.new(:close, length, 0, nil)
@@ -68,7 +68,7 @@ module Bytepump
         chunk = @src.read_nonblock(want, exception: false)
         return chunk unless chunk == :wait_readable
 
-        return :timeout unless @src.wait_readable(@timeout)
+        return :timeout unless @waits.wait(@src, IO::READABLE, @timeout)
       end
     end
 
@@ -89,6 +89,9 @@ module Bytepump
       raise @decoder.result(:error, side, e.errno).error(@src, @dst), cause: e
     end
 
-    def finish(status) = @decoder.result(status, nil, 0)
+    def finish(status)
+      @waits.settle
+      @decoder.result(status, nil, 0)
+    end
   end
 end

@@ -1,7 +1,5 @@
 # frozen_string_literal: true
 
-require "io/wait"
-
 module Bytepump
   # Writes bytes into a destination on the paths where they pass through
   # Ruby (sources or destinations that are not IOs, https bodies). An IO is
@@ -9,9 +7,11 @@ module Bytepump
   # any other object through its own #write, whose return value is trusted
   # only as a count: a short write is followed by the rest.
   class Sink
-    def initialize(dst, timeout)
+    # +waits+: the Native::Waits of the transfer this sink writes for.
+    def initialize(dst, timeout, waits)
       @dst = dst
       @timeout = timeout
+      @waits = waits
     end
 
     # Writes all of +data+, yielding each count the destination took. Returns
@@ -34,7 +34,7 @@ module Bytepump
       loop do
         n = @dst.write_nonblock(data, exception: false)
         return n unless n == :wait_writable
-        return :timeout unless @dst.wait_writable(@timeout)
+        return :timeout unless @waits.wait(@dst, IO::WRITABLE, @timeout)
       end
     end
 

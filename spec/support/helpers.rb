@@ -22,6 +22,22 @@ module Helpers
     end
   end
 
+  # Registrations in +pid+'s epoll sets whose fd is closed, or now names
+  # another file, as [fd, inode]: io-event can never remove those, and its
+  # loop spins on one while the file is still open through another fd.
+  def stale_epoll_registrations(pid = Process.pid)
+    Dir["/proc/#{pid}/fdinfo/*"].flat_map do |info|
+      registrations = File.read(info).scan(/^tfd:\s+(\d+)\s.*\sino:([0-9a-f]+)/)
+      registrations.map { |fd, inode| [fd.to_i, inode.to_i(16)] }.reject do |fd, inode|
+        File.stat("/proc/#{pid}/fd/#{fd}").ino == inode
+      rescue Errno::ENOENT
+        false
+      end
+    rescue Errno::ENOENT
+      []
+    end
+  end
+
   # Ends a forked child that may still run (a failed example) and reaps it.
   def stop_child(pid, *ios)
     ios.each(&:close)

@@ -1,14 +1,13 @@
 # frozen_string_literal: true
 
 require "socket"
-require "io/wait"
 
 module Bytepump
   module HTTP
     # Opens the TCP (and TLS) connection for a URL. Name resolution goes
     # through Addrinfo.getaddrinfo, which releases the GVL and is routed to a
     # Fiber scheduler's address_resolve hook, so neither threads nor fibers
-    # are held up; connecting waits with wait_writable, fiber-aware too.
+    # are held up; connecting waits through Native::Waits, fiber-aware too.
     module Connection
       module_function
 
@@ -41,8 +40,9 @@ module Bytepump
         sock = Socket.new(address.afamily, Socket::SOCK_STREAM, 0)
         connected = false
         sock.setsockopt(Socket::IPPROTO_TCP, Socket::TCP_NODELAY, 1)
+        waits = Native::Waits.new
         while sock.connect_nonblock(address, exception: false) == :wait_writable
-          next if sock.wait_writable(remaining(deadline))
+          next if waits.wait(sock, IO::WRITABLE, remaining(deadline))
 
           raise ConnectTimeout, "connecting to #{address.inspect_sockaddr} timed out after #{connect_timeout}s"
         end
@@ -72,10 +72,11 @@ module Bytepump
       # @api private
       # The TLS handshake, nonblocking, within the connect deadline.
       def handshake(ssl, deadline, connect_timeout)
+        waits = Native::Waits.new
         loop do
           case ssl.connect_nonblock(exception: false)
-          when :wait_readable then ready = ssl.to_io.wait_readable(remaining(deadline))
-          when :wait_writable then ready = ssl.to_io.wait_writable(remaining(deadline))
+          when :wait_readable then ready = waits.wait(ssl.to_io, IO::READABLE, remaining(deadline))
+          when :wait_writable then ready = waits.wait(ssl.to_io, IO::WRITABLE, remaining(deadline))
           else return
           end
           raise ConnectTimeout, "TLS handshake with #{ssl.hostname} timed out after #{connect_timeout}s" unless ready
@@ -106,6 +107,7 @@ module Bytepump
         @timeout = timeout
         @buffer = +"".b
         @wait = io.is_a?(IO) ? io : io.to_io # only to wait on, never to read from
+        @waits = Native::Waits.new
       end
 
       # Appends what arrives next to #buffer; false at EOF.
@@ -114,8 +116,8 @@ module Bytepump
           chunk = @io.read_nonblock(CHUNK, exception: false)
           case chunk
           when nil then return false
-          when :wait_readable then wait(@wait.wait_readable(@timeout))
-          when :wait_writable then wait(@wait.wait_writable(@timeout))
+          when :wait_readable then wait(@waits.wait(@wait, IO::READABLE, @timeout))
+          when :wait_writable then wait(@waits.wait(@wait, IO::WRITABLE, @timeout))
           else
             @buffer << chunk
             return true

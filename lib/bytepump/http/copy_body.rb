@@ -15,7 +15,8 @@ module Bytepump
         @dst = dst
         @response = response
         @down_timeout = timeouts[:downstream_timeout]
-        @sink = Sink.new(dst, @down_timeout)
+        @waits = Native::Waits.new
+        @sink = Sink.new(dst, @down_timeout, @waits)
         @uri = uri
         @decoder = Native::BodyDecoder.new(response.framing, response.content_length, LINE_LIMIT,
                                            crc32 ? 0 : nil)
@@ -26,6 +27,7 @@ module Bytepump
       def run(&progress)
         @progress = progress
         ended = decode
+        @waits.settle
         result = @decoder.result(ended, ended == :error ? :upstream : nil, 0)
         raise Fetch.body_error(@uri, result, @response) if result.body_error
 
