@@ -146,7 +146,8 @@ RSpec.describe "splice_to with threads and fibers" do
         r, w = track(*IO.pipe)
         helper_thread { File.open("/dev/zero", "rb") { |zero| zero.splice_to(w, length: 2 << 20) } && w.close }
         Bytepump.tee(r, [other, dup], timeout: 10).bytes_written.min
-      }
+      },
+      "copy (the Ruby path)" => ->(dup) { Bytepump.pump(StringIO.new("x" * (2 << 20)), dup).bytes_written }
     }
     outcomes = transfers.to_h do |name, transfer|
       outcome = Async do
