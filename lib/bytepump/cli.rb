@@ -88,7 +88,7 @@ module Bytepump
       with_source(src_path) do |src|
         into(dst_path) do |dst|
           with_bar("copy", copy_total(src, options[:length]), options) do |bar|
-            Bytepump.pump(src, dst, timeout: options[:timeout], length: options[:length]) { |n| bar.call(n) }
+            Bytepump.pump(src, dst, timeout: options[:timeout], length: options[:length], &advance(bar))
           end
         end
       end
@@ -108,18 +108,19 @@ module Bytepump
       raise Failure, "fetch: --length is not supported (a body is fetched whole)" if options[:length]
 
       into(options[:output] || "-") do |dst|
-        with_bar("fetch", nil, options) do |advance|
-          Bytepump.fetch(url, into: dst, timeout: options[:timeout], on_response: method(:sized), &advance)
+        with_bar("fetch", nil, options) do |bar|
+          sized = ->(response) { size(bar, response.content_length) }
+          Bytepump.fetch(url, into: dst, timeout: options[:timeout], on_response: sized, &advance(bar))
         end
       end
     end
 
-    # Sizes the bar from the response's Content-Length, when it has one.
-    def sized(response)
-      return unless @bar && response.content_length
+    # Gives the bar (if any) its total, once one is known.
+    def size(bar, total)
+      return unless bar && total
 
-      @bar.total = response.content_length
-      @bar.format = BAR_FORMATS.fetch(true)
+      bar.total = total
+      bar.format = BAR_FORMATS.fetch(true)
     end
 
     def run_relay(options)
@@ -184,18 +185,19 @@ module Bytepump
       File.unlink(temp) if temp && File.exist?(temp)
     end
 
-    # Yields a lambda that advances the bar by n bytes (a no-op when there is
-    # no bar), and checks the outcome of the transfer it returns.
+    # Yields the progress bar (nil when there is none), and checks the
+    # outcome of the transfer the block returns.
     def with_bar(title, total, options)
-      @bar = progress_bar(title, total, options)
-      bar = @bar
-      outcome = yield(bar ? ->(n) { bar.progress += n } : ->(_n) {})
+      bar = progress_bar(title, total, options)
+      outcome = yield(bar)
       bar&.finish
       check(outcome)
     ensure
       bar&.stop unless bar&.finished?
-      @bar = nil
     end
+
+    # A progress block that advances +bar+ by n bytes (a no-op without one).
+    def advance(bar) = bar ? ->(n) { bar.progress += n } : ->(_n) {}
 
     # The bar's format, by whether the total is known.
     BAR_FORMATS = { true => "%t %c/%C bytes |%B| %p%% %r MB/s %e", false => "%t %c bytes %r MB/s" }.freeze
