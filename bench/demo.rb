@@ -49,13 +49,10 @@ end
 # GET +path+ and hash what arrives; aborts unless it is +object+, whole.
 def verify(port, path, object)
   socket, = BenchSupport.get(port, path)
-  sha = OpenSSL::Digest.new("SHA256")
-  buffer = String.new(capacity: 1 << 20)
-  got = 0
-  loop { got += sha.update(socket.readpartial(1 << 20, buffer)) && buffer.bytesize }
-rescue EOFError
-  abort "demo failed: GET #{path} delivered #{got} bytes, sha256 #{sha.hexdigest}" unless
-    got == object.bytes && sha.hexdigest == object.sha256
+  got, sha = Servers.digest_to_end(socket)
+  return if got == object.bytes && sha == object.sha256
+
+  abort "demo failed: GET #{path} delivered #{got} bytes, sha256 #{sha}"
 ensure
   socket&.close
 end

@@ -41,12 +41,7 @@ RSpec.describe "a Rack app on Falcon streaming with splice_to and splice_from in
   # GET +path+ to the end of the connection. Returns [head, body bytes, SHA-256].
   def get(path)
     socket, head = request(path)
-    digest = OpenSSL::Digest.new("SHA256")
-    size = 0
-    buffer = String.new(capacity: 1 << 16)
-    loop { size += digest.update(socket.readpartial(1 << 16, buffer)) && buffer.bytesize }
-  rescue EOFError
-    [head, size, digest.hexdigest]
+    [head, *Servers.digest_to_end(socket)]
   ensure
     socket&.close
   end

@@ -63,6 +63,16 @@ module Servers
     [pid, port]
   end
 
+  # Reads +socket+ to its end. Returns [bytes read, their SHA-256 in hex].
+  def self.digest_to_end(socket)
+    digest = OpenSSL::Digest.new("SHA256")
+    size = 0
+    buffer = String.new(capacity: 1 << 20)
+    loop { size += digest.update(socket.readpartial(1 << 20, buffer)) && buffer.bytesize }
+  rescue EOFError
+    [size, digest.hexdigest]
+  end
+
   # A listener whose backlog is full, so a connect to it never completes.
   # Returns [url, ios to close afterwards].
   def self.black_hole
