@@ -26,7 +26,10 @@ module Bytepump
     # upstream timeout (their own #write can't be timed out from here).
     #
     # Timeouts are stall timeouts in seconds: how long one side may make no
-    # progress. The block gets the bytes written since its last call.
+    # progress. A side given none (nil) has its IO's own IO#timeout (Ruby
+    # 3.2+), and running out of that raises IO::TimeoutError (see IOTimeout);
+    # Float::INFINITY waits forever. The block gets the bytes written since
+    # its last call.
     #
     # Returns a Result (status :done, :timeout_upstream or
     # :timeout_downstream). A failing syscall raises its Errno::* exception,
@@ -34,14 +37,15 @@ module Bytepump
     def pump(src, dst, timeout: nil, upstream_timeout: timeout, downstream_timeout: timeout,
              length: nil, offset: nil, pipe_size: nil, buffer: nil, &block)
       check_timeout(:timeout, timeout) # named as the caller passed it
-      upstream_timeout = check_timeout(:upstream_timeout, upstream_timeout)
-      downstream_timeout = check_timeout(:downstream_timeout, downstream_timeout)
       check_count(:length, length)
       check_count(:offset, offset)
       check_count(:pipe_size, pipe_size)
       check_count(:buffer, buffer)
       src = unwrap(src)
       dst = unwrap(dst)
+      given = { timeout_upstream: upstream_timeout, timeout_downstream: downstream_timeout }
+      upstream_timeout = check_timeout(:upstream_timeout, upstream_timeout, src)
+      downstream_timeout = check_timeout(:downstream_timeout, downstream_timeout, dst)
       check_ends(src, dst, offset)
 
       result = if src.is_a?(IO) && dst.is_a?(IO)
@@ -53,25 +57,33 @@ module Bytepump
                else
                  Copy.new(src, dst, upstream_timeout, downstream_timeout, length, offset).run(&block)
                end
-      error = result.error(src, dst)
+      error = result.error(src, dst, result.timeout? && given[result.status].nil?)
       raise error if error
 
       result
     end
 
     # Reads an HTTP/1.x response head off +io+ and not one byte of the body,
-    # which stays in +io+ for a splice_to (see IO#skip_headers).
+    # which stays in +io+ for a splice_to (see IO#skip_headers). Without a
+    # +timeout+, io's own IO#timeout applies (IO::TimeoutError).
     def skip_headers(io, limit = Fetch::HEAD_LIMIT, timeout: nil, max_headers: Fetch::MAX_HEADERS)
       raise TypeError, "skip_headers needs an IO (got #{io.class})" unless io.is_a?(IO)
 
       check_count(:limit, limit)
       raise ArgumentError, "limit must be > 0" if limit.zero?
 
-      timeout = check_timeout(:timeout, timeout)
+      given = timeout
+      timeout = check_timeout(:timeout, timeout, io)
       status, errno, parse_error, consumed, interim, head, fields = Native.skip_headers(io, limit, max_headers, timeout)
       case status
       when :done then Response.new(fields, head: head, head_size: consumed, interim_responses: interim)
-      when :timeout then raise UpstreamTimeout, "skip_headers: nothing arrived for #{timeout}s"
+      when :timeout
+        if given.nil?
+          raise IOTimeout.build("skip_headers", io, side: :upstream, bytes_written: 0,
+                                                    counts: "#{consumed} bytes of the head")
+        end
+
+        raise UpstreamTimeout, "skip_headers: nothing arrived for #{timeout}s"
       when :error then raise SystemCallError.new("skip_headers on #{TransferError.describe(io)}", errno)
       else raise head_error(status, "skip_headers", limit: limit, parse_error: parse_error, consumed: consumed)
       end
@@ -113,8 +125,9 @@ module Bytepump
     def readable?(src) = src.is_a?(IO) || src.respond_to?(:readpartial) || src.respond_to?(:read)
     def writable?(dst) = dst.is_a?(IO) || dst.respond_to?(:write)
 
-    # Returns the timeout to use: nil (none) for nil or Float::INFINITY.
-    def check_timeout(name, value) = Native.check_timeout(name, value)
+    # Returns the timeout to use: nil (none) for Float::INFINITY, and for
+    # nil, +io+'s own IO#timeout (nil when it has none).
+    def check_timeout(name, value, io = nil) = Native.check_timeout(name, value, io)
     def check_count(name, value) = Native.check_count(name, value)
   end
 end

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -160,6 +161,37 @@ TEST(Tee, AnIdleSourceTimesOut) {
   EXPECT_EQ(r.bytes_read, 0u);
   a.close();
   b.close();
+}
+
+TEST(TeeClock, EachDestinationHasItsOwnDownstreamTimeout) {
+  Feeder src(pattern(8 << 20));
+  FdPair a = test::unix_pair(), b = test::unix_pair();  // nobody reads either
+  Tee t(src.pair.ours, {a.ours, b.ours}, Options{});
+  const Clock::time_point start = Clock::now();
+  TeeClock clock(std::nullopt, {100ms, std::nullopt}, start);
+  // Step (with no time passing for the clock) until both destinations are full.
+  bool full = false;
+  for (int i = 0; i < 10000 && !full; ++i) {
+    Step s = t.step();
+    clock.progress(t.result(), start);
+    ASSERT_NE(s.kind, Step::Kind::done);
+    full = s.kind == Step::Kind::wait && t.waits().size() == 2 && t.waits()[0].destination >= 0 &&
+           t.waits()[1].destination >= 0;
+    if (s.kind == Step::Kind::wait && !full) {
+      std::vector<pollfd> fds;
+      for (const Tee::Wait& w : t.waits()) fds.push_back({w.fd, POLLIN, 0});
+      ::poll(fds.data(), fds.size(), 10);
+    }
+  }
+  ASSERT_TRUE(full);
+  EXPECT_TRUE(clock.check(t, start + 150ms).has_value());
+  EXPECT_EQ(t.result().destinations[0].status, Status::timeout_downstream);
+  EXPECT_EQ(t.result().destinations[1].status, Status::running);
+  ASSERT_EQ(t.step().kind, Step::Kind::wait);            // on the one left, still full
+  EXPECT_FALSE(clock.check(t, start + 1h).has_value());  // which waits without end
+  EXPECT_EQ(t.result().destinations[1].status, Status::running);
+  t.finish();
+  ::shutdown(src.pair.ours, SHUT_RDWR);  // ends the feeder
 }
 
 TEST(Tee, NoDestinationIsAnError) {

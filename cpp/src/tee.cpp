@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <limits>
+#include <utility>
 
 #include "bytepump/detail/syscalls.hpp"
 #include "bytepump/sigpipe.hpp"
@@ -242,11 +243,18 @@ Step Tee::step() noexcept {
 TeeClock::TeeClock(std::optional<std::chrono::nanoseconds> upstream,
                    std::optional<std::chrono::nanoseconds> downstream, std::size_t destinations,
                    Clock::time_point now)
+    : TeeClock(upstream,
+               std::vector<std::optional<std::chrono::nanoseconds>>(destinations, downstream),
+               now) {}
+
+TeeClock::TeeClock(std::optional<std::chrono::nanoseconds> upstream,
+                   std::vector<std::optional<std::chrono::nanoseconds>> downstream,
+                   Clock::time_point now)
     : upstream_(upstream),
-      downstream_(downstream),
+      downstream_(std::move(downstream)),
       source_since_(now),
-      since_(destinations, now),
-      written_(destinations, 0) {}
+      since_(downstream_.size(), now),
+      written_(downstream_.size(), 0) {}
 
 std::uint64_t TeeClock::progress(const TeeResult& r, Clock::time_point now) {
   std::uint64_t fresh = r.bytes_read - read_;
@@ -267,7 +275,8 @@ std::optional<Clock::time_point> TeeClock::check(Tee& tee, Clock::time_point now
   std::optional<Clock::time_point> deadline;
   bool ended = false;
   for (const Tee::Wait& w : tee.waits()) {
-    const auto& limit = w.destination < 0 ? upstream_ : downstream_;
+    const auto& limit =
+        w.destination < 0 ? upstream_ : downstream_[static_cast<std::size_t>(w.destination)];
     if (!limit) continue;
     Clock::time_point d =
         (w.destination < 0 ? source_since_ : since_[static_cast<std::size_t>(w.destination)]) +

@@ -6,7 +6,9 @@
 //
 // Only Ruby's public IO functions are used (no field of rb_io_t is read):
 // rb_io_descriptor, rb_io_read_pending, IO#readpartial and IO#ungetbyte for
-// the read-ahead buffer, rb_io_check_* for the checks.
+// the read-ahead buffer, rb_io_closed_p and rb_io_mode (Ruby 3.3+; the
+// rb_io_check_* functions before them) for the checks, rb_io_timeout (Ruby
+// 3.2+) for an IO's own timeout.
 //
 // The machines run on duplicates of the IOs' fds. Another thread may close an
 // IO while a step runs without the GVL; the duplicate keeps the open file
@@ -302,12 +304,43 @@ void give_back(VALUE io, VALUE taken, std::size_t left) {
              rb_str_subseq(taken, len - static_cast<long>(left), static_cast<long>(left)));
 }
 
+// Ruby's own IOError ("closed stream") if io is closed.
+void check_open_io(VALUE io) {
+#ifdef HAVE_RB_IO_CLOSED_P
+  if (RTEST(rb_io_closed_p(io))) rb_raise(rb_eIOError, "closed stream");
+#else
+  rb_io_t* fptr;
+  GetOpenFile(io, fptr);
+#endif
+}
+
 // Raises Ruby's IOError if another thread (or the progress block) closed
 // one of the IOs: the transfer must not go on as if nothing happened.
 void check_open(VALUE src, VALUE dst) {
+  if (!NIL_P(src)) check_open_io(src);
+  if (!NIL_P(dst)) check_open_io(dst);
+}
+
+// Ruby's own IOErrors for a closed io or one not opened for writing.
+void check_writable(VALUE io) {
+#ifdef HAVE_RB_IO_MODE
+  check_open_io(io);
+  if (!(rb_io_mode(io) & FMODE_WRITABLE)) rb_raise(rb_eIOError, "not opened for writing");
+#else
   rb_io_t* fptr;
-  GetOpenFile(src, fptr);
-  if (!NIL_P(dst)) GetOpenFile(dst, fptr);
+  GetOpenFile(io, fptr);
+  rb_io_check_writable(fptr);
+#endif
+}
+
+// An IO's own IO#timeout (Ruby 3.2+): nil when unset, on Ruby 3.1, and for
+// an object that is not an IO.
+VALUE own_timeout(VALUE io) {
+#ifdef HAVE_RB_IO_TIMEOUT
+  if (RB_TYPE_P(io, T_FILE)) return rb_io_timeout(io);
+#endif
+  static_cast<void>(io);
+  return Qnil;
 }
 
 // A transfer of at most this many bytes (known up front) takes its first
@@ -336,9 +369,12 @@ bool first_step_holding_gvl(Drive<Machine, Out>* d) {
 
 ID id_timeout;  // IO#timeout, from Ruby 3.2
 
-// A wait without end, under a Fiber scheduler, on an IO without #timeout
-// (Ruby 3.1), goes a slice at a time: async 2.x reads io.timeout when a wait
-// has no timeout, and Ruby 3.1's IO has none (NoMethodError).
+// A wait without end goes a slice at a time where rb_io_wait would put an
+// end to it or fail: under a Fiber scheduler on an IO without #timeout (Ruby
+// 3.1; async 2.x reads io.timeout when a wait has none: NoMethodError), and
+// on an IO whose own IO#timeout is set (Ruby 3.2+), which rb_io_wait and
+// the scheduler apply to a wait without a timeout. A call that has no end
+// (Float::INFINITY) has none; one that takes the IO's timeout passes it.
 constexpr double kEndlessWaitSlice = 1.0;
 
 // Every wait of bytepump's, in C and (through Bytepump::Native::Waits) in
@@ -355,9 +391,11 @@ struct SchedulerWaits {
 
   // Truthy when ready; false or nil when the timeout (or a slice) ended.
   VALUE wait(VALUE io, int events, VALUE timeout) {
-    if (rb_fiber_scheduler_current() != Qnil) {
-      waited = true;
-      if (NIL_P(timeout) && !rb_respond_to(io, id_timeout)) timeout = DBL2NUM(kEndlessWaitSlice);
+    bool scheduler = rb_fiber_scheduler_current() != Qnil;
+    waited = waited || scheduler;
+    if (NIL_P(timeout) &&
+        ((scheduler && !rb_respond_to(io, id_timeout)) || !NIL_P(own_timeout(io)))) {
+      timeout = DBL2NUM(kEndlessWaitSlice);
     }
     return rb_io_wait(io, RB_INT2NUM(events), timeout);
   }
@@ -601,9 +639,7 @@ TransferOut transfer(VALUE src, VALUE dst, PumpArgs& a, bool http_body) {
   GetOpenFile(src, src_fptr);
   check_readable(src, src_fptr, "splice_to");
   VALUE dst_io = rb_io_get_write_io(dst);
-  rb_io_t* dst_fptr;
-  GetOpenFile(dst_io, dst_fptr);
-  rb_io_check_writable(dst_fptr);
+  check_writable(dst_io);
   rb_io_flush(dst_io);
   if (rb_io_descriptor(src) == rb_io_descriptor(dst_io)) {
     rb_raise(rb_eArgError, "src and dst are the same file descriptor");
@@ -682,11 +718,17 @@ VALUE Bytepump_Native_pump(VALUE self, VALUE src, VALUE dst, VALUE options) {
   return build_result(out.result, out.body_error, out.parse_error, a.crc);
 }
 
-// Native.check_timeout(name, value) => the stall timeout to use: nil for
-// nil or Float::INFINITY, else value; raises naming `name` for anything that
-// is not a number of seconds >= 0. The one check of every timeout argument.
-VALUE Bytepump_Native_check_timeout(VALUE self, VALUE name, VALUE value) {
-  if (NIL_P(value)) return Qnil;
+// Native.check_timeout(name, value, io = nil) => the stall timeout to use:
+// nil (none) for Float::INFINITY, else value; for nil, a call that gives no
+// timeout of its own, io's own IO#timeout (Ruby 3.2+), as Ruby's IO methods
+// use it. Raises naming `name` for anything that is not a number of seconds
+// >= 0. The one check of every timeout argument.
+VALUE check_timeout(VALUE name, VALUE value, VALUE io) {
+  if (NIL_P(value)) {
+    if (NIL_P(io)) return Qnil;
+    value = own_timeout(io);
+    if (NIL_P(value)) return Qnil;
+  }
   if (RB_FLOAT_TYPE_P(value)) {
     double d = RFLOAT_VALUE(value);
     if (d >= 0) return std::isinf(d) ? Qnil : value;  // NaN fails the comparison
@@ -705,6 +747,11 @@ VALUE Bytepump_Native_check_timeout(VALUE self, VALUE name, VALUE value) {
            rb_inspect(value));
 }
 
+VALUE Bytepump_Native_check_timeout(int argc, VALUE* argv, VALUE self) {
+  rb_check_arity(argc, 2, 3);
+  return check_timeout(argv[0], argv[1], argc > 2 ? argv[2] : Qnil);
+}
+
 // Native.check_count(name, value): nil or an Integer >= 0, else raises
 // naming `name`. Returns value.
 VALUE Bytepump_Native_check_count(VALUE self, VALUE name, VALUE value) {
@@ -720,16 +767,21 @@ VALUE Bytepump_Native_check_count(VALUE self, VALUE name, VALUE value) {
 }
 
 VALUE sym_timeout;
+VALUE sym_downstream_timeout;
 VALUE sym_length;
 VALUE sym_offset;
 
 // Bytepump::Native.splice(src, dst, timeout, length, offset) { |bytes| } =>
 // Integer bytes written, or :timeout_upstream / :timeout_downstream: the fast
 // path of IO#splice_to for two IOs. The same checks, transfer and errors as
-// Bytepump.pump, without an Options or a Result unless it fails.
+// Bytepump.pump, without an Options or a Result unless it fails. With no
+// timeout given, each side has its IO's own IO#timeout, and running out of
+// it raises IO::TimeoutError (Result#error).
 VALUE Bytepump_Native_splice(VALUE self, VALUE src, VALUE dst, VALUE timeout, VALUE length,
                              VALUE offset) {
-  timeout = Bytepump_Native_check_timeout(self, sym_timeout, timeout);
+  VALUE up = check_timeout(sym_timeout, timeout, src);
+  VALUE down =
+      check_timeout(sym_timeout, timeout, RB_TYPE_P(dst, T_FILE) ? rb_io_get_write_io(dst) : Qnil);
   Bytepump_Native_check_count(self, sym_length, length);
   Bytepump_Native_check_count(self, sym_offset, offset);
   PumpArgs a{};
@@ -737,19 +789,15 @@ VALUE Bytepump_Native_splice(VALUE self, VALUE src, VALUE dst, VALUE timeout, VA
   a.length = a.has_length ? NUM2ULL(length) : 0;
   a.has_offset = !NIL_P(offset);
   a.offset = a.has_offset ? NUM2ULL(offset) : 0;
-  a.upstream_timeout = a.downstream_timeout = timeout_arg(timeout);
+  a.upstream_timeout = timeout_arg(up);
+  a.downstream_timeout = timeout_arg(down);
   TransferOut out = transfer(src, dst, a, false);
-  switch (out.result.status) {
-    case Status::done:
-      return ULL2NUM(out.result.bytes_written);
-    case Status::timeout_upstream:
-    case Status::timeout_downstream:
-      return symbol(status_symbols, out.result.status);
-    default: {
-      VALUE result = build_result(out.result, out.body_error, out.parse_error, false);
-      rb_exc_raise(rb_funcall(result, rb_intern("error"), 2, src, dst));
-    }
-  }
+  bool timed_out = out.result.status == Status::timeout_upstream ||
+                   out.result.status == Status::timeout_downstream;
+  if (out.result.status == Status::done) return ULL2NUM(out.result.bytes_written);
+  if (timed_out && !NIL_P(timeout)) return symbol(status_symbols, out.result.status);
+  VALUE result = build_result(out.result, out.body_error, out.parse_error, false);
+  rb_exc_raise(rb_funcall(result, rb_intern("error"), 3, src, dst, timed_out ? Qtrue : Qfalse));
 }
 struct ScanOut {
   bytepump::ScanStatus status = bytepump::ScanStatus::running;
@@ -969,21 +1017,15 @@ void close_dup(int& fd) {
 
 // Steps until the machine is done, waiting on the IO of the side it names,
 // or until a side stalls past its timeout (c->stalled).
-void check_open_if_io(VALUE a, VALUE b) {
-  rb_io_t* fptr;
-  if (!NIL_P(a)) GetOpenFile(a, fptr);
-  if (!NIL_P(b)) GetOpenFile(b, fptr);
-}
-
 template <typename Machine>
 void drive_frame_machine(FrameCall<Machine>* c) {
   SchedulerWaits scheduler_waits;
   for (;;) {
-    check_open_if_io(c->upstream_io, c->downstream_io);
+    check_open(c->upstream_io, c->downstream_io);
     StepCall<Machine> call{c->machine, Step{}};
     call.step.kind = Step::Kind::more;
     rb_thread_call_without_gvl(step_without_gvl<Machine>, &call, RUBY_UBF_IO, nullptr);
-    check_open_if_io(c->upstream_io, c->downstream_io);
+    check_open(c->upstream_io, c->downstream_io);
     Step step = call.step;
     if (step.kind == Step::Kind::done) break;
     if (step.kind == Step::Kind::more) {
@@ -1012,9 +1054,7 @@ VALUE writable_io(VALUE io, const char* what) {
     rb_raise(rb_eTypeError, "%s must be an IO (got %" PRIsVALUE ")", what, rb_obj_class(io));
   }
   VALUE w = rb_io_get_write_io(io);
-  rb_io_t* fptr;
-  GetOpenFile(w, fptr);
-  rb_io_check_writable(fptr);
+  check_writable(w);
   rb_io_flush(w);
   return w;
 }
@@ -1023,7 +1063,14 @@ struct ReaderCall {
   FrameReaderBox* box;
   FrameCall<bytepump::FrameReader> call;
   std::uint64_t written_before;
+  VALUE timeout;  // as given: nil takes each IO's own IO#timeout
+  std::optional<std::chrono::nanoseconds> upstream_timeout;
 };
+
+// A stall timeout as the clocks take it: the call's own, else io's IO#timeout.
+std::optional<std::chrono::nanoseconds> stall_timeout(VALUE given, VALUE io) {
+  return seconds(timeout_arg(check_timeout(sym_timeout, given, io)));
+}
 
 VALUE frame_read_body(VALUE arg) {
   auto* r = reinterpret_cast<ReaderCall*>(arg);
@@ -1041,6 +1088,8 @@ VALUE frame_read_body(VALUE arg) {
                  rb_obj_class(dst));
       }
       r->call.downstream_io = writable_io(dst, "the route");
+      r->call.clock = bytepump::StallClock(r->upstream_timeout,
+                                           stall_timeout(r->timeout, r->call.downstream_io));
       r->call.down_dup = dup_descriptor(r->call.downstream_io, "Frames#read: dup(route)");
       reader.deliver_to(r->call.down_dup);
     }
@@ -1071,6 +1120,7 @@ VALUE frame_read_cleanup(VALUE arg) {
 }
 
 // FrameReader#read(io, timeout) { |channel, length| io or nil } =>
+// (timeout nil: io's and the route's own IO#timeout)
 //   [status, channel, length, payload bytes delivered, message]
 // status: :frame, :eof, :invalid_length, :truncated, :error,
 // :timeout_upstream (nothing arrived; the reader is still usable) or
@@ -1085,8 +1135,12 @@ VALUE Bytepump_Native_FrameReader_read(VALUE self, VALUE io, VALUE timeout) {
              "frame (%s)",
              box->broken_at.c_str());
   }
-  auto t = seconds(timeout_arg(timeout));
-  ReaderCall r{box, {&box->reader, io, Qnil, -1, -1, bytepump::StallClock(t, t)}, 0};
+  auto up = stall_timeout(timeout, io);
+  ReaderCall r{box,
+               {&box->reader, io, Qnil, -1, -1, bytepump::StallClock(up, std::nullopt)},
+               0,
+               timeout,
+               up};
   r.written_before = box->reader.result().bytes_written;
   r.call.up_dup = dup_descriptor(io, "Frames#read: dup(io)");
   box->reader.rebind(r.call.up_dup);
@@ -1139,6 +1193,7 @@ VALUE frame_write_cleanup(VALUE arg) {
 }
 
 // Native::FrameWriter.write(io, channel, payload, length, timeout) =>
+// (timeout nil: io's and the payload IO's own IO#timeout)
 //   [status, bytes written (header included), message, errno]
 // payload: a String (length unused) or an IO to splice `length` bytes from.
 // status: :frame, :truncated, :error, :timeout_upstream, :timeout_downstream.
@@ -1162,10 +1217,11 @@ VALUE Bytepump_Native_FrameWriter_write(VALUE self, VALUE io, VALUE channel, VAL
     rb_raise(rb_eArgError, "frame length must be 1..%u (got %llu for channel %lu)",
              bytepump::kMaxFrameLength, static_cast<unsigned long long>(len), ch);
   }
-  auto t = seconds(timeout_arg(timeout));
+  auto up = stall_timeout(timeout, src);
+  auto down = stall_timeout(timeout, dst);
   auto* writer = new (std::nothrow) bytepump::FrameWriter(-1);
   if (!writer) rb_raise(rb_eNoMemError, "bytepump: cannot allocate a frame writer");
-  WriterCall w{writer, {writer, src, dst, -1, -1, bytepump::StallClock(t, t)}};
+  WriterCall w{writer, {writer, src, dst, -1, -1, bytepump::StallClock(up, down)}};
   int err = 0;
   w.call.down_dup = ::fcntl(rb_io_descriptor(dst), F_DUPFD_CLOEXEC, 3);
   if (w.call.down_dup < 0) err = errno;
@@ -1313,6 +1369,7 @@ void free_tee_call(TeeCall* c) {
 
 // Native.tee(src, dsts, upstream_timeout, downstream_timeout, length) { |bytes read| }
 //   => [bytes_read, status, errno, error_side, [[bytes_written, status, errno], ...]]
+// A downstream_timeout of nil gives each destination its own IO#timeout.
 VALUE Bytepump_Native_tee(VALUE self, VALUE src, VALUE dsts, VALUE upstream_timeout,
                           VALUE downstream_timeout, VALUE length) {
   check_fd_source(src, "tee");
@@ -1342,7 +1399,14 @@ VALUE Bytepump_Native_tee(VALUE self, VALUE src, VALUE dsts, VALUE upstream_time
   a.has_length = !NIL_P(length);
   a.length = a.has_length ? NUM2ULL(length) : 0;
   a.upstream_timeout = timeout_arg(upstream_timeout);
-  a.downstream_timeout = timeout_arg(downstream_timeout);
+  a.downstream_timeout = -1;  // the clock has each destination's
+  // Each destination's stall timeout, as Floats (negative: none), before
+  // anything with a destructor exists: check_timeout may raise.
+  VALUE downstream_timeouts = rb_ary_new_capa(n);
+  for (long i = 0; i < n; ++i) {
+    VALUE t = check_timeout(sym_downstream_timeout, downstream_timeout, RARRAY_AREF(writes, i));
+    rb_ary_push(downstream_timeouts, DBL2NUM(timeout_arg(t)));
+  }
   auto* c = new (std::nothrow) TeeCall{src, writes, {}, nullptr, nullptr, nullptr, false};
   if (!c) rb_raise(rb_eNoMemError, "bytepump: cannot allocate a tee");
   int err = 0;
@@ -1358,7 +1422,11 @@ VALUE Bytepump_Native_tee(VALUE self, VALUE src, VALUE dsts, VALUE upstream_time
       bytepump::Options o = pump_options(a);
       std::vector<int> dst_fds(c->dups.begin() + 1, c->dups.end());
       c->tee = new bytepump::Tee(c->dups[0], dst_fds, o);
-      c->clock = new bytepump::TeeClock(o.upstream_timeout, o.downstream_timeout, dst_fds.size());
+      std::vector<std::optional<std::chrono::nanoseconds>> downstream;
+      for (long i = 0; i < n; ++i) {
+        downstream.push_back(seconds(RFLOAT_VALUE(RARRAY_AREF(downstream_timeouts, i))));
+      }
+      c->clock = new bytepump::TeeClock(o.upstream_timeout, std::move(downstream));
       if (rb_fiber_scheduler_current() == Qnil) c->wake = new_wake();
     }
   } catch (...) {
@@ -1384,6 +1452,7 @@ VALUE Bytepump_Native_tee(VALUE self, VALUE src, VALUE dsts, VALUE upstream_time
       r.error_side == Side::none ? Qnil : symbol(side_symbols, r.error_side), per);
   free_tee_call(c);
   RB_GC_GUARD(writes);
+  RB_GC_GUARD(downstream_timeouts);
   if (state) rb_jump_tag(state);
   return out;
 }
@@ -1610,10 +1679,11 @@ extern "C" __attribute__((visibility("default"))) void Init_bytepump() {
   rb_define_module_function(mNative, "pump", RUBY_METHOD_FUNC(Bytepump_Native_pump), 3);
   rb_define_module_function(mNative, "splice", RUBY_METHOD_FUNC(Bytepump_Native_splice), 5);
   rb_define_module_function(mNative, "check_timeout",
-                            RUBY_METHOD_FUNC(Bytepump_Native_check_timeout), 2);
+                            RUBY_METHOD_FUNC(Bytepump_Native_check_timeout), -1);
   rb_define_module_function(mNative, "check_count", RUBY_METHOD_FUNC(Bytepump_Native_check_count),
                             2);
   sym_timeout = ID2SYM(rb_intern("timeout"));
+  sym_downstream_timeout = ID2SYM(rb_intern("downstream_timeout"));
   sym_length = ID2SYM(rb_intern("length"));
   sym_offset = ID2SYM(rb_intern("offset"));
   static const char* result_fields[] = {"@bytes_read", "@bytes_written", "@status",

@@ -11,12 +11,18 @@ abort "bytepump needs Linux splice(2)" unless have_func("splice", "fcntl.h")
 # The binding uses only Ruby's public IO functions (no rb_io_t fields), so
 # it builds where rb_io_t is opaque (Ruby 3.4 and later) too.
 abort "bytepump needs Ruby >= 3.1 (rb_io_descriptor)" unless have_func("rb_io_descriptor", "ruby/io.h")
+# Newer Rubies' IO functions, used where they exist (the 3.1 path where not):
+# IO#timeout (3.2), an IO's mode and closedness without rb_io_t (3.3).
+%w[rb_io_timeout rb_io_mode rb_io_closed_p].each { |f| have_func(f, "ruby/io.h") }
 abort "bytepump needs zlib (zlib1g-dev)" unless have_library("z", "crc32", "zlib.h")
 
 $srcs = ["bytepump.cpp"] + Dir[File.join(core, "src", "*.cpp")].map { |f| File.basename(f) }.sort
 $VPATH << File.join(core, "src")
 $INCFLAGS << " -I#{File.join(core, 'include')}"
 $CXXFLAGS << " -std=c++17 -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter"
+# bin/test, on every Ruby it tests: a deprecated Ruby C API fails the build,
+# so the binding moves to its replacement before a Ruby removes it.
+$CXXFLAGS << " -Werror=deprecated-declarations -Werror=deprecated" if ENV["BYTEPUMP_DEPRECATIONS_AS_ERRORS"]
 
 create_header
 create_makefile("bytepump/bytepump")

@@ -88,6 +88,35 @@ module Bytepump
     include PartialWrite
   end
 
+  # Mixed into the IO::TimeoutError (Ruby 3.2+) raised when a side made no
+  # progress for its IO's own IO#timeout. A call given no timeout of its own
+  # waits on each IO as long as that IO's #timeout allows, and runs out of it
+  # as Ruby's IO methods do; a timeout given to the call still returns
+  # :timeout_upstream / :timeout_downstream or raises UpstreamTimeout /
+  # DownstreamTimeout.
+  module IOTimeout
+    include Error
+
+    # @return [Symbol] :upstream or :downstream: the side that made no progress
+    attr_reader :side
+    # @return [Integer] bytes delivered before the timeout
+    attr_reader :bytes_written
+    # @return [Numeric, nil] the IO#timeout that ran out, in seconds
+    attr_reader :timeout
+
+    # An IO::TimeoutError with this module, its message +where+, then what ran out and +counts+.
+    def self.build(where, io, side:, bytes_written:, counts: "#{bytes_written} bytes written")
+      timeout = io.timeout if io.respond_to?(:timeout)
+      span = timeout ? "for #{timeout} s (its IO#timeout)" : "within its IO#timeout"
+      error = IO::TimeoutError.new("#{where} timed out: nothing moved #{span} after #{counts}")
+      error.extend(self)
+      error.instance_variable_set(:@side, side)
+      error.instance_variable_set(:@bytes_written, bytes_written)
+      error.instance_variable_set(:@timeout, timeout)
+      error
+    end
+  end
+
   # No TCP (or TLS) connection within connect_timeout.
   class ConnectTimeout < Timeout; end
   # The server sent nothing for upstream_timeout (head or body).

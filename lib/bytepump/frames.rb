@@ -20,13 +20,15 @@ module Bytepump
 
     attr_reader :io
 
-    # +timeout+: the stall timeout in seconds for each side of each frame
-    # (nil: none).
+    # +timeout+: the stall timeout in seconds for each side of each frame.
+    # nil: each IO's own IO#timeout (Ruby 3.2+; none when unset), which
+    # raises IO::TimeoutError when it runs out; Float::INFINITY: none.
     def initialize(io, timeout: nil)
       raise TypeError, "Frames needs an IO (got #{io.class})" unless io.is_a?(IO)
 
       @io = io
-      @timeout = Native.check_timeout(:timeout, timeout)
+      Native.check_timeout(:timeout, timeout)
+      @timeout = timeout # as given: the binding takes each IO's own for nil
       @reader = Native::FrameReader.new
       @write_lock = Mutex.new
       @write_broken = nil
@@ -54,7 +56,7 @@ module Bytepump
         return written if status == :frame
 
         @write_broken = message unless written.zero?
-        raise write_error(status, written, message, errno, channel)
+        raise write_error(status, written, message, errno, channel, payload)
       end
     end
 
@@ -72,17 +74,36 @@ module Bytepump
       case status
       when :frame then [channel, length]
       when :eof then nil
-      else raise read_error(status, channel, length, written, message)
+      else
+        raise read_error(status, channel, length, written, message)
       end
     end
 
+    # The sides of the timeout statuses.
+    TIMEOUT_SIDES = { timeout_upstream: :upstream, broken_upstream: :upstream, timeout_downstream: :downstream,
+                      broken_downstream: :downstream }.freeze
+    private_constant :TIMEOUT_SIDES
+
     private
+
+    # The IO::TimeoutError of a side that outlasted its IO's own IO#timeout
+    # (the Frames was given none; +ends+ the upstream and downstream IO);
+    # nil for any other status or with a timeout given.
+    def io_timeout(where, status, written, ends)
+      side = TIMEOUT_SIDES[status]
+      return unless side && @timeout.nil?
+
+      IOTimeout.build(where, ends[side == :upstream ? 0 : 1], side: side, bytes_written: written)
+    end
 
     def file_left(payload)
       payload.size - payload.pos if payload.is_a?(File) && File.file?(payload)
     end
 
     def read_error(status, channel, length, written, message)
+      error = io_timeout("Frames#read (channel #{channel})", status, written, [@io, nil])
+      return error if error
+
       case status
       when :invalid_length then InvalidFrame.new(message, channel: channel, length: length)
       when :truncated then TruncatedFrame.new(message, bytes_written: written)
@@ -96,7 +117,10 @@ module Bytepump
       end
     end
 
-    def write_error(status, written, message, errno, channel)
+    def write_error(status, written, message, errno, channel, payload) # rubocop:disable Metrics/ParameterLists
+      error = io_timeout("Frames#write (channel #{channel})", status, written, [payload, @io])
+      return error if error
+
       case status
       when :truncated then TruncatedFrame.new("Frames#write: #{message}", bytes_written: written)
       when :timeout_upstream, :timeout_downstream

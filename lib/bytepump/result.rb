@@ -10,22 +10,28 @@ module Bytepump
     attr_reader :result
 
     # @return [Symbol, nil] :upstream or :downstream: the side that failed
-    def side = result.error_side
+    def side = result.error_side || Result::TIMEOUT_SIDES[result.status]
     # @return [Integer] bytes delivered before the failure
     def bytes_written = result.bytes_written
     # @return [Integer] bytes taken from the source before the failure
     def bytes_read = result.bytes_read
 
-    # The Errno exception for a failed +result+, naming the side, with this module mixed in.
+    # The exception for a failed +result+, naming the side, with this module
+    # mixed in: the Errno of the failed syscall, or for a side that outlasted
+    # its IO's own IO#timeout, IO::TimeoutError (see IOTimeout).
     def self.build(result, src, dst)
-      side = result.error_side
-      src = describe(src, "the source")
-      dst = describe(dst, "the destination")
-      where = { upstream: "reading upstream from #{src}", downstream: "writing downstream to #{dst}" }
-              .fetch(side) { "pumping #{src} into #{dst}" }
-      message = "bytepump: #{where} failed after #{result.bytes_written} bytes written " \
-                "(#{result.bytes_read} read)"
-      error = SystemCallError.new(message, result.errno)
+      side = result.error_side || Result::TIMEOUT_SIDES[result.status]
+      ends = { upstream: src, downstream: dst }
+      where = { upstream: "reading upstream from #{describe(src, 'the source')}",
+                downstream: "writing downstream to #{describe(dst, 'the destination')}" }
+              .fetch(side) { "pumping #{describe(src, 'the source')} into #{describe(dst, 'the destination')}" }
+      counts = "#{result.bytes_written} bytes written (#{result.bytes_read} read)"
+      error = if result.timeout?
+                IOTimeout.build("bytepump: #{where}", ends[side], side: side, bytes_written: result.bytes_written,
+                                                                  counts: counts)
+              else
+                SystemCallError.new("bytepump: #{where} failed after #{counts}", result.errno)
+              end
       error.extend(self)
       error.instance_variable_set(:@result, result)
       error
@@ -67,6 +73,8 @@ module Bytepump
     def ok? = status == :done
     # The statuses #timeout? is true for.
     TIMEOUTS = %i[timeout_upstream timeout_downstream].freeze
+    # The side each timeout status is of.
+    TIMEOUT_SIDES = { timeout_upstream: :upstream, timeout_downstream: :downstream }.freeze
     def timeout? = TIMEOUTS.include?(status)
     # @return [Integer] bytes taken from the source but never delivered
     def stranded = bytes_read - bytes_written
@@ -82,9 +90,11 @@ module Bytepump
     # The exception for a transfer that failed (nil when it did not or timed
     # out): the Errno::* of the failed syscall extended with TransferError,
     # naming +src+ and +dst+ when given.
-    def error(src = nil, dst = nil)
-      return if ok? || timeout?
-      return TransferError.build(self, src, dst) if status == :error
+    # +io_timeout+: the timeout that ended it was an IO's own IO#timeout (the
+    # call gave none), which raises IO::TimeoutError as Ruby's IO methods do.
+    def error(src = nil, dst = nil, io_timeout = false) # rubocop:disable Style/OptionalBooleanParameter
+      return if ok? || (timeout? && !io_timeout)
+      return TransferError.build(self, src, dst) if timeout? || status == :error
 
       IOError.new("bytepump: the transfer stopped (#{status}) after #{bytes_written} bytes written")
     end

@@ -9,7 +9,10 @@ module Bytepump
     # :done (every byte), :error (#errno says why, e.g. EPIPE) or
     # :timeout_downstream (it took nothing for the downstream timeout). A
     # failed destination is dropped and the others go on.
-    Destination = Struct.new(:io, :bytes_written, :status, :errno) do
+    #
+    # +io_timeout+ is true when the timeout that dropped it was the IO's own
+    # IO#timeout (the tee was given none): its error is an IO::TimeoutError.
+    Destination = Struct.new(:io, :bytes_written, :status, :errno, :io_timeout) do
       def ok? = status == :done
 
       # The exception for a failed destination (nil if it is fine).
@@ -17,6 +20,11 @@ module Bytepump
         case status
         when :done then nil
         when :timeout_downstream
+          if io_timeout
+            return IOTimeout.build("tee: writing to #{TransferError.describe(io)}", io,
+                                   side: :downstream, bytes_written: bytes_written)
+          end
+
           DownstreamTimeout.new("tee: #{TransferError.describe(io)} took nothing for the downstream timeout " \
                                 "after #{bytes_written} bytes", bytes_written: bytes_written)
         else
@@ -71,24 +79,42 @@ module Bytepump
     # by at most one pipe. A destination that fails, or takes nothing for
     # +downstream_timeout+ seconds, is dropped with its count and error, and
     # the others go on. The block gets the bytes newly read from +src+.
+    # Without timeouts of its own, the source and each destination have
+    # their IO's own IO#timeout (Ruby 3.2+): the source running out of it
+    # raises IO::TimeoutError, a destination is dropped with one.
     # Returns a TeeResult; raises the Errno of a failing source.
     def tee(src, dsts, timeout: nil, upstream_timeout: timeout, downstream_timeout: timeout, length: nil, &block)
       check_timeout(:timeout, timeout)
-      upstream_timeout = check_timeout(:upstream_timeout, upstream_timeout)
-      downstream_timeout = check_timeout(:downstream_timeout, downstream_timeout)
+      check_timeout(:downstream_timeout, downstream_timeout) # Native.tee takes each destination's when nil
       check_count(:length, length)
       raise TypeError, "tee: src must be an IO (got #{src.class})" unless src.is_a?(IO)
       raise TypeError, "tee: dsts must be an Array of IOs (got #{dsts.class})" unless dsts.is_a?(Array)
 
-      read, status, errno, side, per = Native.tee(src, dsts, upstream_timeout, downstream_timeout, length, &block)
-      destinations = per.each_with_index.map { |(written, st, err), i| TeeResult::Destination.new(dsts[i], written, st, err) }
-      result = TeeResult.new(read, status, errno, side, destinations)
-      if status == :error && side == :upstream
-        raise SystemCallError.new("tee: reading from #{TransferError.describe(src)} failed after #{read} bytes", errno)
+      up = check_timeout(:upstream_timeout, upstream_timeout, src)
+      read, status, errno, side, per = Native.tee(src, dsts, up, downstream_timeout, length, &block)
+      destinations = per.each_with_index.map do |(written, st, err), i|
+        TeeResult::Destination.new(dsts[i], written, st, err, st == :timeout_downstream && downstream_timeout.nil?)
       end
+      result = TeeResult.new(read, status, errno, side, destinations)
+      error = source_error(src, result, upstream_timeout)
+      raise error if error
 
       result
     end
+
+    # The exception for a tee that ended on its source: a failed read, or a
+    # stall past the source's own IO#timeout (+given+: the upstream timeout
+    # the call was given). nil otherwise.
+    def source_error(src, result, given)
+      from = "tee: reading from #{TransferError.describe(src)}"
+      if result.status == :error && result.error_side == :upstream
+        SystemCallError.new("#{from} failed after #{result.bytes_read} bytes", result.errno)
+      elsif result.status == :timeout_upstream && given.nil?
+        IOTimeout.build(from, src, side: :upstream, bytes_written: result.bytes_written.min,
+                                   counts: "#{result.bytes_read} bytes read")
+      end
+    end
+    private :source_error
 
     # IO#splice_to with an Array of destinations.
     def splice_to_each(src, dsts, timeout, length, &)

@@ -109,6 +109,11 @@ class BYTEPUMP_API TeeClock {
   TeeClock(std::optional<std::chrono::nanoseconds> upstream,
            std::optional<std::chrono::nanoseconds> downstream, std::size_t destinations,
            Clock::time_point now = Clock::now());
+  // A downstream timeout per destination (as the Ruby binding takes each
+  // destination's own IO#timeout), in the order of the Tee's destinations.
+  TeeClock(std::optional<std::chrono::nanoseconds> upstream,
+           std::vector<std::optional<std::chrono::nanoseconds>> downstream,
+           Clock::time_point now = Clock::now());
   // Notes progress since the last call: bytes read, and bytes written per
   // destination. Returns the bytes newly read.
   std::uint64_t progress(const TeeResult& result, Clock::time_point now = Clock::now());
@@ -116,7 +121,7 @@ class BYTEPUMP_API TeeClock {
 
  private:
   std::optional<std::chrono::nanoseconds> upstream_;
-  std::optional<std::chrono::nanoseconds> downstream_;
+  std::vector<std::optional<std::chrono::nanoseconds>> downstream_;
   Clock::time_point source_since_;
   std::uint64_t read_ = 0;
   std::vector<Clock::time_point> since_;
