@@ -20,7 +20,7 @@ Gem::Specification.new do |spec|
 
   spec.files = Dir[
     "README.md", "CHANGELOG.md", "LICENSE", "CMakeLists.txt", "cmake/*",
-    "lib/**/*.rb", "ext/**/*.{rb,c,cpp,h,hpp}", "cpp/**/*.{cpp,hpp}", "sig/**/*.rbs", "exe/*"
+    "lib/**/*.rb", "ext/**/*.{rb,c,cpp,h,hpp}", "cpp/**/*.{cpp,hpp}", "sig/**/*.rbs", "sig/manifest.yaml", "exe/*"
   ]
   spec.bindir = "exe"
   spec.executables = ["bytepump"]
