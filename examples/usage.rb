@@ -18,6 +18,15 @@ end
 sent = 0
 File.open("file1.txt") { |f| f.spliceTo(socket, 60) { |bytes| sent += bytes } }
 
+# Ruby 3.2+: without a timeout of its own, a call uses each IO's IO#timeout.
+socket.timeout = 30
+File.open("file1.txt") do |f|
+  f.splice_to(socket)
+rescue Bytepump::IOTimeout => e # an IO::TimeoutError
+  warn "nothing moved #{e.side} for #{e.timeout} s, after #{e.bytes_written} bytes"
+end
+File.open("file1.txt") { |f| f.splice_to(socket, Float::INFINITY) }
+
 # The full result.
 result = Bytepump.pump(File.open("file1.txt"), socket, timeout: 5, length: 1 << 20)
 warn "stranded #{result.stranded}" unless result.ok?
