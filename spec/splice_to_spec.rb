@@ -171,6 +171,16 @@ RSpec.describe "IO#splice_to" do
       expect(received.call).to eq("head:body")
     end
 
+    it "writes a read-write file destination at its position, not past what Ruby read ahead" do
+      path = track(Tempfile.new("bytepump-rw")).path
+      File.binwrite(path, "0123456789")
+      dst = track(File.open(path, "r+b"))
+      expect(dst.read(2)).to eq("01") # Ruby read the whole file ahead
+      expect(source(:file, "AB").splice_to(dst)).to eq(2)
+      expect(dst.pos).to eq(4)
+      expect(File.binread(path)).to eq("01AB456789")
+    end
+
     it "appends to an O_APPEND file and leaves the position at its end" do
       path = track(Tempfile.new("bytepump-append")).path
       File.binwrite(path, "existing;")

@@ -6,8 +6,8 @@
 //
 // Only Ruby's public IO functions are used (no field of rb_io_t is read):
 // rb_io_descriptor, rb_io_read_pending, IO#readpartial and IO#ungetbyte for
-// the read-ahead buffer, rb_io_closed_p and rb_io_mode (Ruby 3.3+; the
-// rb_io_check_* functions before them) for the checks, rb_io_timeout (Ruby
+// the read-ahead buffer, rb_io_check_* for the checks (rb_io_closed_p on
+// Ruby 3.3+ for the closed check after every step), rb_io_timeout (Ruby
 // 3.2+) for an IO's own timeout.
 //
 // The machines run on duplicates of the IOs' fds. Another thread may close an
@@ -321,16 +321,13 @@ void check_open(VALUE src, VALUE dst) {
   if (!NIL_P(dst)) check_open_io(dst);
 }
 
-// Ruby's own IOErrors for a closed io or one not opened for writing.
+// Ruby's own IOErrors for a closed io or one not opened for writing. Not
+// rb_io_mode: rb_io_check_writable also hands back what Ruby read ahead of a
+// read-write file (seeks back), so bytes land where its position says.
 void check_writable(VALUE io) {
-#ifdef HAVE_RB_IO_MODE
-  check_open_io(io);
-  if (!(rb_io_mode(io) & FMODE_WRITABLE)) rb_raise(rb_eIOError, "not opened for writing");
-#else
   rb_io_t* fptr;
   GetOpenFile(io, fptr);
   rb_io_check_writable(fptr);
-#endif
 }
 
 // An IO's own IO#timeout (Ruby 3.2+): nil when unset, on Ruby 3.1, and for

@@ -12,8 +12,8 @@ abort "bytepump needs Linux splice(2)" unless have_func("splice", "fcntl.h")
 # it builds where rb_io_t is opaque (Ruby 3.4 and later) too.
 abort "bytepump needs Ruby >= 3.1 (rb_io_descriptor)" unless have_func("rb_io_descriptor", "ruby/io.h")
 # Newer Rubies' IO functions, used where they exist (the 3.1 path where not):
-# IO#timeout (3.2), an IO's mode and closedness without rb_io_t (3.3).
-%w[rb_io_timeout rb_io_mode rb_io_closed_p].each { |f| have_func(f, "ruby/io.h") }
+# IO#timeout (3.2), whether an IO is closed without rb_io_t (3.3).
+%w[rb_io_timeout rb_io_closed_p].each { |f| have_func(f, "ruby/io.h") }
 abort "bytepump needs zlib (zlib1g-dev)" unless have_library("z", "crc32", "zlib.h")
 
 $srcs = ["bytepump.cpp"] + Dir[File.join(core, "src", "*.cpp")].map { |f| File.basename(f) }.sort
