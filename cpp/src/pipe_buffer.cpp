@@ -175,7 +175,7 @@ std::size_t PipeBuffer::move_from(PipeBuffer& src, std::size_t max) noexcept {
   const std::size_t src_before = src.size_;
   const std::size_t limit = std::min(max, max_size_ > size_ ? max_size_ - size_ : 0);
   std::size_t moved = 0;
-  int err = size_ >= max_size_ && max > 0 && !src.empty() ? ENOBUFS : 0;
+  int err = 0;
   while (moved < limit && !src.segments_.empty()) {
     Segment& head = src.segments_.front();
     if (head.bytes <= limit - moved) {
@@ -218,7 +218,10 @@ std::size_t PipeBuffer::move_from(PipeBuffer& src, std::size_t max) noexcept {
   }
   src.changed(src_before);
   changed(before);
-  if (moved < max && !src.empty() && err != 0) errno = err;
+  if (moved < max && !src.empty()) {
+    if (size_ >= max_size_) err = ENOBUFS;  // full, also when this call filled it
+    if (err != 0) errno = err;
+  }
   return moved;
 }
 
