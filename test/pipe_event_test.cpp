@@ -170,6 +170,29 @@ TEST(PipeEvent, TheHighWaterMarkPausesReadingUntilInputIsTaken) {
   writer.join();
 }
 
+TEST(PipeEvent, TheReadTimeoutRestartsWhenReadingResumesAfterTheHighWaterMark) {
+  FdPair s = test::unix_pair();
+  PipeEvent e(s.ours);
+  short what = 0;
+  e.set_callbacks(nullptr, nullptr, [&](PipeEvent&, short w) { what = w; });
+  e.set_watermark(PipeEvent::read, 0, 1000);
+  e.set_timeouts(100ms, std::nullopt);
+  e.enable(PipeEvent::read);
+  test::write_all(s.peer, pattern(1000));
+  run({&e}, [&] { return e.input().size() >= 1000; });
+  std::this_thread::sleep_for(200ms);  // paused at the mark, longer than the timeout
+  e.input().discard(1000);             // the consumer drains: reading resumes now
+  ASSERT_TRUE(e.watch().readable);
+  ASSERT_TRUE(e.watch().deadline.has_value());
+  EXPECT_GT(*e.watch().deadline, Clock::now() + 50ms);
+  EXPECT_TRUE(e.handle(false, false));
+  EXPECT_EQ(what, 0) << "timed out as soon as reading resumed";
+  auto resumed = Clock::now();
+  run({&e}, [&] { return what != 0; });  // and an idle peer still times it out
+  EXPECT_EQ(what, PipeEvent::reading | PipeEvent::timeout);
+  EXPECT_GE(Clock::now() - resumed, 90ms);
+}
+
 TEST(PipeEvent, ACallbackMayDestroyItsPipeEvent) {
   FdPair s = test::unix_pair();
   auto e = std::make_unique<PipeEvent>(::dup(s.ours), PipeEvent::close_on_free);

@@ -27,10 +27,14 @@ PipeEvent::PipeEvent(int fd, int options, std::size_t max_size)
     }
   });
   // Input taken from a full buffer (by another PipeEvent's callback, say)
-  // lets reading go on.
+  // lets reading go on, and its stall clock starts again then, as a
+  // bufferevent's read timeout does when reading is unsuspended.
   input_.on_length_change([this](std::size_t before, std::size_t after) {
     std::size_t cap = read_cap();
-    if (before >= cap && after < cap) watch_changed();
+    if (before >= cap && after < cap) {
+      read_since_ = Clock::now();
+      watch_changed();
+    }
   });
 }
 
@@ -65,8 +69,10 @@ void PipeEvent::disable(short what) noexcept {
 
 void PipeEvent::set_watermark(short what, std::size_t low, std::size_t high) noexcept {
   if (what & read) {
+    bool was_reading = reading_active();
     read_low_ = low;
     read_high_ = high;
+    if (!was_reading && reading_active()) read_since_ = Clock::now();  // a raised mark resumes it
   }
   if (what & write) write_low_ = low;
   watch_changed();
