@@ -145,6 +145,34 @@ RSpec.describe Bytepump::Frames do
     expect(got.call).to eq(Array.new(5) { |i| "frame #{i};" }.join)
   end
 
+  it "serializes reads from several threads: every frame read whole, once, by one of them" do
+    payloads = Array.new(200) { |i| pattern(1 + (i * 3_000), i) }
+    feeder = helper_thread do
+      payloads.each_with_index { |payload, i| writer.write(i % 4, payload) }
+      pair[0].close_write
+    end
+    readers = Array.new(3) do
+      helper_thread do
+        got = []
+        loop do
+          frame, payload = Tempfile.create("bytepump-frame") do |f|
+            f.binmode
+            [reader.read { |_channel, _length| f }, File.binread(f.path)]
+          end
+          break unless frame
+
+          got << [frame, payload]
+        end
+        got
+      end
+    end
+    got = readers.flat_map(&:value)
+    feeder.join(10)
+    expect(got.size).to eq(200)
+    expect(got.map { |(_, length), payload| [length, payload.bytesize] }).to all(satisfy { |l, n| l == n })
+    expect(got.map(&:last).sort == payloads.sort).to be(true)
+  end
+
   it "never interleaves frames written by several threads at once, and leaks no fd" do
     payloads = Array.new(4) { |t| Array.new(25) { |i| pattern(1 + (i * 40_000), (t * 100) + i) } }
     sinks = Array.new(4) { sink }

@@ -30,6 +30,7 @@ module Bytepump
       Native.check_timeout(:timeout, timeout)
       @timeout = timeout # as given: the binding takes each IO's own for nil
       @reader = Native::FrameReader.new
+      @read_lock = Mutex.new # one C++ reader: one read at a time, a whole frame each
       @write_lock = Mutex.new
       @write_broken = nil
     end
@@ -67,10 +68,11 @@ module Bytepump
     # the channel and length; the next read goes on), TruncatedFrame,
     # UpstreamTimeout when no frame came in time (the next read goes on), and
     # after a stall or an exception inside a frame, IOError on later reads.
+    # Reads from several threads take turns, a whole frame each.
     def read(routes = nil, &block)
       route = routes ? ->(channel, _length) { routes[channel] } : block
       route ||= ->(_channel, _length) {}
-      status, channel, length, written, message = @reader.read(@io, @timeout, &route)
+      status, channel, length, written, message = @read_lock.synchronize { @reader.read(@io, @timeout, &route) }
       case status
       when :frame then [channel, length]
       when :eof then nil
