@@ -46,6 +46,35 @@ RSpec.describe "read-ahead for slow clients (buffer:)", deadline: 120 do
     expect(got == body).to be(true)
   end
 
+  it "raises Errno::EMFILE when no pipe can be had, as without buffer:, instead of spinning to a timeout" do
+    src, feeder = track(*UNIXSocket.pair)
+    dst, = track(*UNIXSocket.pair)
+    feeder.write("waiting")
+    report_r, report_w = track(*IO.pipe)
+    # Out of fds in a child, so nothing else in this process runs short
+    # (and a forked child starts with no pooled pipe).
+    pid = fork do
+      report_r.close
+      Process.setrlimit(:NOFILE, Dir.children("/proc/self/fd").size + 16)
+      fillers = []
+      fillers << File.open(File::NULL) while true # rubocop:disable Style/InfiniteLoop
+    rescue Errno::EMFILE
+      fillers.pop(2).each(&:close) # room for the call's two duplicates, not for a pipe
+      outcomes = [{ buffer: 1 << 20 }, {}].map do |options|
+        src.splice_to(dst, 3, **options).inspect
+      rescue SystemCallError => e
+        e.class.name
+      end
+      report_w.write(outcomes.join(","))
+      exit!(0)
+    end
+    report_w.close
+    expect(report_r.read).to eq("Errno::EMFILE,Errno::EMFILE")
+    Process.wait(pid)
+  ensure
+    stop_child(pid) if pid
+  end
+
   it "works for splice_to between two sockets, counting exactly, and refuses it with several destinations" do
     src, feeder = track(*UNIXSocket.pair)
     data = pattern(6 << 20, 4)

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -250,6 +251,33 @@ TEST(Pump, RebindToDuplicatesMidTransferChangesNothingElse) {
   EXPECT_EQ(got.size(), data.size());
   EXPECT_TRUE(got == data);
   ::close(file_dup);
+}
+
+// buffer: with no pipe to be had (out of fds) fails with EMFILE, as a pump
+// without buffer: does; it spun on a readable source until its timeout.
+TEST(Pump, ABufferedPumpWithNoPipeToBeHadFailsWithEmfile) {
+  FdPair src = unix_pair();
+  FdPair dst = unix_pair();
+  write_all(src.peer, "bytes waiting");
+  std::vector<detail::Pipe> held;  // the pool's pipes, so a new one needs fds
+  while (detail::pooled_pipes() > 0) held.push_back(detail::acquire_pipe(0));
+  rlimit before{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &before), 0);
+  rlimit tight = before;
+  tight.rlim_cur = static_cast<rlim_t>(test::open_fd_count() + 64);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  std::vector<int> fillers;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fillers.push_back(fd);
+  Options o;
+  o.buffer = 1 << 20;
+  o.timeout(std::chrono::seconds(2));
+  Result r = pump(src.ours, dst.ours, o);
+  for (int fd : fillers) ::close(fd);
+  ::setrlimit(RLIMIT_NOFILE, &before);
+  for (detail::Pipe& p : held) detail::release_pipe(p, true);
+  EXPECT_EQ(r.status, Status::error) << to_string(r.status);
+  EXPECT_EQ(r.error, EMFILE);
+  EXPECT_EQ(r.bytes_read, 0u);
 }
 
 // Read-ahead: a fast source is drained into a PipeBuffer while the

@@ -496,6 +496,13 @@ std::optional<Step> Pump::step_buffered(std::uint64_t& moved) noexcept {
     } else if (splice_unsupported(err) && buffer_->empty()) {
       if (!switch_to_copy()) return fail(ENOMEM, Side::none);
       return std::nullopt;
+    } else if (err == ENOBUFS && buffer_->empty()) {
+      // Not one pipe to be had (out of fds, or of the pipe quota), so
+      // nothing in flight to wait for: go on without read-ahead, through
+      // one pipe, and fail as a pump without buffer: does if none opens.
+      buffer_.reset();
+      if (!switch_to_pipe()) return fail(errno, Side::none);
+      return std::nullopt;
     } else if (err != ENOBUFS) {  // out of pipes within the quota: full for now
       return fail(err, Side::upstream);
     }
