@@ -118,6 +118,53 @@ RSpec.describe "regressions" do
     end
   end
 
+  describe "read-ahead taken from the source and not delivered" do
+    # A UNIX socket that takes nothing more: [dst, peer].
+    def full_socket
+      dst, peer = track(*UNIXSocket.pair)
+      nil while dst.write_nonblock("x" * 65_536, exception: false).is_a?(Integer)
+      [dst, peer]
+    end
+
+    def file_after_getbyte(data)
+      src = source(:file, data)
+      expect(src.getbyte).to eq(data.getbyte(0)) # Ruby buffered far more than the one byte
+      src
+    end
+
+    it "goes back to a file source when the destination times out, so its position is exact" do
+      data = pattern(100_000)
+      src = file_after_getbyte(data)
+      dst, = full_socket
+      expect(src.splice_to(dst, 0.2)).to eq(:timeout_downstream)
+      expect(src.pos).to eq(1)
+      expect(src.read == data.byteslice(1..)).to be(true)
+    end
+
+    it "goes back to a stream source, whose next read gets it" do
+      src, feeder = track(*IO.pipe)
+      feeder.write("0123456789")
+      expect(src.getc).to eq("0") # the other nine wait in Ruby's buffer
+      dst, = full_socket
+      expect(Bytepump.pump(src, dst, timeout: 0.2).status).to eq(:timeout_downstream)
+      expect(src.read_nonblock(100)).to eq("123456789")
+    end
+
+    it "goes back when the transfer raises (the destination closed by another thread)" do
+      data = pattern(100_000)
+      src = file_after_getbyte(data)
+      dst, = full_socket
+      closer = helper_thread do
+        sleep 0.2
+        dst.close
+      end
+      expect { src.splice_to(dst, 10) }.to raise_error(IOError, /closed/)
+      closer.join
+      expect(src.pos).to eq(1)
+      expect(src.read == data.byteslice(1..)).to be(true)
+    end
+  end
+
   describe "the copying path" do
     # Takes at most 3 bytes per #write, as a nonblocking writer may.
     short_writer = Class.new do

@@ -169,6 +169,9 @@ struct Drive {
   // last read_ahead_left of them go back to src first thing.
   VALUE read_ahead = Qnil;
   std::size_t read_ahead_left = 0;
+  // A transfer's prefix (read-ahead taken from src): what the machine did
+  // not deliver goes back to src when it ends, however it ends.
+  VALUE prefix = Qnil;
   // The wake-up fd of the GVL-free waits, made at the first wait (a call
   // that never waits makes none); freed by drive_cleanup.
   bytepump::Canceller* wake = nullptr;
@@ -302,6 +305,23 @@ void give_back(VALUE io, VALUE taken, std::size_t left) {
   long len = RSTRING_LEN(taken);
   rb_funcall(io, id_ungetbyte, 1,
              rb_str_subseq(taken, len - static_cast<long>(left), static_cast<long>(left)));
+}
+
+// give_back from a cleanup, which may run while an exception propagates: an
+// IO closed meanwhile has no buffer to take the bytes, and that is no
+// reason to replace the exception on its way.
+void give_back_now(VALUE io, VALUE taken, std::size_t left) {
+  if (left == 0 || NIL_P(taken)) return;
+  VALUE args[3] = {io, taken, SIZET2NUM(left)};
+  int state = 0;
+  rb_protect(
+      [](VALUE a) {
+        const VALUE* v = reinterpret_cast<const VALUE*>(a);
+        give_back(v[0], v[1], NUM2SIZET(v[2]));
+        return Qnil;
+      },
+      reinterpret_cast<VALUE>(args), &state);
+  if (state) rb_set_errinfo(Qnil);
 }
 
 // Ruby's own IOError ("closed stream") if io is closed.
@@ -506,7 +526,10 @@ struct TransferOut {
   std::size_t prefix_left = 0;  // read-ahead bytes the machine did not take
 };
 
-void collect(const bytepump::Pump& m, TransferOut& out) { out.result = m.result(); }
+void collect(const bytepump::Pump& m, TransferOut& out) {
+  out.result = m.result();
+  out.prefix_left = m.prefix_left();
+}
 void collect(const bytepump::HttpBody& m, TransferOut& out) {
   out.result = m.result();
   out.body_error = m.body_error();
@@ -526,6 +549,8 @@ VALUE drive_cleanup(VALUE arg) {
   delete d->wake;
   d->wake = nullptr;
   d->dups->close_all();
+  if constexpr (std::is_same_v<Out, TransferOut>)
+    give_back_now(d->src, d->prefix, d->out.prefix_left);
   return Qnil;
 }
 
@@ -571,9 +596,10 @@ VALUE symbol(VALUE (&table)[N], Enum value) {
 
 double timeout_arg(VALUE v) { return NIL_P(v) ? -1.0 : NUM2DBL(v); }
 
-// `a` holds the duplicated fds in `dups`, which this closes in all cases.
+// `a` holds the duplicated fds in `dups`, which this closes in all cases,
+// and gives back to src what the machine did not deliver of `prefix`.
 template <typename Machine>
-TransferOut run_transfer(const PumpArgs& a, Dups& dups, VALUE src, VALUE dst) {
+TransferOut run_transfer(const PumpArgs& a, Dups& dups, VALUE src, VALUE dst, VALUE prefix) {
   Drive<Machine, TransferOut> d{};
   d.native = create_native<Machine>(a);
   if (!d.native) {
@@ -583,6 +609,7 @@ TransferOut run_transfer(const PumpArgs& a, Dups& dups, VALUE src, VALUE dst) {
   d.dups = &dups;
   d.src = src;
   d.dst = dst;
+  d.prefix = prefix;
   d.yield_progress = rb_block_given_p();
   rb_ensure(drive_body<Machine, TransferOut>, reinterpret_cast<VALUE>(&d),
             drive_cleanup<Machine, TransferOut>, reinterpret_cast<VALUE>(&d));
@@ -672,11 +699,10 @@ TransferOut transfer(VALUE src, VALUE dst, PumpArgs& a, bool http_body) {
 
   TransferOut out;
   if (http_body) {
-    out = run_transfer<bytepump::HttpBody>(a, dups, src, dst_io);
+    out = run_transfer<bytepump::HttpBody>(a, dups, src, dst_io, prefix);
   } else {
-    out = run_transfer<bytepump::Pump>(a, dups, src, dst_io);
+    out = run_transfer<bytepump::Pump>(a, dups, src, dst_io, prefix);
   }
-  give_back(src, prefix, out.prefix_left);
   RB_GC_GUARD(prefix);
   return out;
 }

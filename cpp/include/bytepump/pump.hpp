@@ -158,6 +158,9 @@ class BYTEPUMP_API Pump {
   // nullopt. EOF may still come sooner.
   std::optional<std::uint64_t> known_remaining() const noexcept;
   const Result& result() const noexcept { return result_; }
+  // Prefix bytes (Options::prefix) not delivered: a caller that took them
+  // from its own read buffer puts them back there when the pump ends early.
+  std::size_t prefix_left() const noexcept { return prefix_.size() - prefix_off_; }
 
  private:
   enum class Mode : std::uint8_t { direct, sendfile, through_pipe, buffered, copy };
