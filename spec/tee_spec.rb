@@ -115,6 +115,19 @@ RSpec.describe "tee fan-out" do
     expect(b_got.call == chunks.join).to be(true)
   end
 
+  it "takes a Tempfile destination, as splice_to with one destination does, and reports it as given" do
+    data = pattern(3 << 20, 5)
+    src = source(:unix, data)
+    client, received = drained_pipe
+    cache = Tempfile.new("bytepump-cache")
+    (@tempfiles ||= []) << cache
+    expect(src.splice_to([client, cache], 10)).to eq([data.bytesize, data.bytesize])
+    expect(received.call == data).to be(true)
+    expect(File.binread(cache.path) == data).to be(true)
+    result = Bytepump.tee(source(:pipe, "abc"), [cache])
+    expect(result.destinations.first.io).to equal(cache)
+  end
+
   it "refuses what it cannot tee, naming it" do
     src = source(:pipe, "x")
     dst, = drained_pipe

@@ -91,11 +91,10 @@ module Bytepump
       raise TypeError, "tee: dsts must be an Array of IOs (got #{dsts.class})" unless dsts.is_a?(Array)
 
       up = check_timeout(:upstream_timeout, upstream_timeout, src)
-      read, status, errno, side, per = Native.tee(src, dsts, up, downstream_timeout, length, &block)
-      destinations = per.each_with_index.map do |(written, st, err), i|
-        TeeResult::Destination.new(dsts[i], written, st, err, st == :timeout_downstream && downstream_timeout.nil?)
-      end
-      result = TeeResult.new(read, status, errno, side, destinations)
+      # A Tempfile is its File, as for splice_to.
+      read, status, errno, side, per = Native.tee(src, dsts.map { |d| unwrap(d) }, up, downstream_timeout, length,
+                                                  &block)
+      result = TeeResult.new(read, status, errno, side, tee_destinations(dsts, per, downstream_timeout))
       error = source_error(src, result, upstream_timeout)
       raise error if error
 
@@ -115,6 +114,15 @@ module Bytepump
       end
     end
     private :source_error
+
+    # The Destinations of Native.tee's per-destination outcomes, for the
+    # objects as given; +given+ is the downstream timeout the call was given.
+    def tee_destinations(dsts, per, given)
+      per.each_with_index.map do |(written, status, errno), i|
+        TeeResult::Destination.new(dsts[i], written, status, errno, status == :timeout_downstream && given.nil?)
+      end
+    end
+    private :tee_destinations
 
     # IO#splice_to with an Array of destinations.
     def splice_to_each(src, dsts, timeout, length, &)
