@@ -184,12 +184,76 @@ TEST(TeeClock, EachDestinationHasItsOwnDownstreamTimeout) {
     }
   }
   ASSERT_TRUE(full);
+  clock.check(t, start);  // starts waiting on both
   EXPECT_TRUE(clock.check(t, start + 150ms).has_value());
   EXPECT_EQ(t.result().destinations[0].status, Status::timeout_downstream);
   EXPECT_EQ(t.result().destinations[1].status, Status::running);
   ASSERT_EQ(t.step().kind, Step::Kind::wait);            // on the one left, still full
   EXPECT_FALSE(clock.check(t, start + 1h).has_value());  // which waits without end
   EXPECT_EQ(t.result().destinations[1].status, Status::running);
+  t.finish();
+  ::shutdown(src.pair.ours, SHUT_RDWR);  // ends the feeder
+}
+
+// Steps `t` (no time passing for `clock`) until it waits on exactly what
+// `waits_on` accepts; false if it never does.
+template <typename Accept>
+bool step_until_waiting(Tee& t, TeeClock& clock, Clock::time_point at, Accept waits_on) {
+  for (int i = 0; i < 10000; ++i) {
+    Step s = t.step();
+    clock.progress(t.result(), at);
+    if (s.kind == Step::Kind::done) return false;
+    if (s.kind != Step::Kind::wait) continue;
+    if (waits_on(t.waits())) return true;
+    std::vector<pollfd> fds;
+    for (const Tee::Wait& w : t.waits()) {
+      fds.push_back(
+          {w.fd, static_cast<short>(w.interest == Interest::readable ? POLLIN : POLLOUT), 0});
+    }
+    ::poll(fds.data(), fds.size(), 10);
+  }
+  return false;
+}
+
+// Pump's rule: a side's clock starts when the machine starts waiting on it.
+TEST(TeeClock, TheSourcesClockStartsWhenTheTeeStartsWaitingOnIt) {
+  FdPair src = test::unix_pair();
+  Reader dst(test::unix_pair());
+  test::write_all(src.peer, "a hundred bytes or so, then nothing for a while");
+  Tee t(src.ours, {dst.pair.ours}, Options{});
+  const Clock::time_point start = Clock::now();
+  TeeClock clock(100ms, std::nullopt, 1, start);
+  ASSERT_TRUE(step_until_waiting(t, clock, start, [](const std::vector<Tee::Wait>& w) {
+    return w.size() == 1 && w[0].destination < 0;
+  }));
+  // The first wait on the source, long after its last bytes (the tee was
+  // busy elsewhere): its clock starts now, it has not stalled yet.
+  auto deadline = clock.check(t, start + 10s);
+  EXPECT_EQ(t.result().status, Status::running);
+  ASSERT_TRUE(deadline.has_value());
+  EXPECT_EQ(*deadline, start + 10s + 100ms);
+  clock.check(t, start + 10s + 150ms);  // still waiting: now it has
+  EXPECT_EQ(t.result().status, Status::timeout_upstream);
+  t.finish();
+  dst.close();
+}
+
+TEST(TeeClock, ADestinationsClockStartsWhenTheTeeStartsWaitingOnIt) {
+  Feeder src(pattern(8 << 20));
+  FdPair dst = test::unix_pair();  // nobody reads it
+  Tee t(src.pair.ours, {dst.ours}, Options{});
+  const Clock::time_point start = Clock::now();
+  TeeClock clock(std::nullopt, 100ms, 1, start);
+  ASSERT_TRUE(step_until_waiting(t, clock, start, [](const std::vector<Tee::Wait>& w) {
+    return w.size() == 1 && w[0].destination == 0;
+  }));
+  // The first EAGAIN on it after the source paused for 10 s: not a stall yet.
+  auto deadline = clock.check(t, start + 10s);
+  EXPECT_EQ(t.result().destinations[0].status, Status::running);
+  ASSERT_TRUE(deadline.has_value());
+  EXPECT_EQ(*deadline, start + 10s + 100ms);
+  clock.check(t, start + 10s + 150ms);
+  EXPECT_EQ(t.result().destinations[0].status, Status::timeout_downstream);
   t.finish();
   ::shutdown(src.pair.ours, SHUT_RDWR);  // ends the feeder
 }

@@ -254,7 +254,8 @@ TeeClock::TeeClock(std::optional<std::chrono::nanoseconds> upstream,
       downstream_(std::move(downstream)),
       source_since_(now),
       since_(downstream_.size(), now),
-      written_(downstream_.size(), 0) {}
+      written_(downstream_.size(), 0),
+      waited_(downstream_.size(), 0) {}
 
 std::uint64_t TeeClock::progress(const TeeResult& r, Clock::time_point now) {
   std::uint64_t fresh = r.bytes_read - read_;
@@ -274,7 +275,14 @@ std::uint64_t TeeClock::progress(const TeeResult& r, Clock::time_point now) {
 std::optional<Clock::time_point> TeeClock::check(Tee& tee, Clock::time_point now) {
   std::optional<Clock::time_point> deadline;
   bool ended = false;
+  const std::uint64_t check = ++checks_;
   for (const Tee::Wait& w : tee.waits()) {
+    std::uint64_t& waited =
+        w.destination < 0 ? source_waited_ : waited_[static_cast<std::size_t>(w.destination)];
+    if (waited + 1 != check) {
+      (w.destination < 0 ? source_since_ : since_[static_cast<std::size_t>(w.destination)]) = now;
+    }
+    waited = check;
     const auto& limit =
         w.destination < 0 ? upstream_ : downstream_[static_cast<std::size_t>(w.destination)];
     if (!limit) continue;

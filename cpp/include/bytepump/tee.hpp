@@ -99,7 +99,9 @@ class BYTEPUMP_API Tee {
 };
 
 // The stall clocks of a Tee's drivers: one for the source, one per
-// destination. Call check() after every step that asked to wait: it ends
+// destination, each started when the tee starts waiting on that side (a
+// wait in the check before did not include it) and restarted by its
+// progress, as a Pump's. Call check() after every step that asked to wait: it ends
 // the tee when the source stalled past `upstream`, drops each destination
 // waited on that stalled past `downstream`, and returns the nearest
 // deadline to wait until (nullopt: none), or now if it ended or dropped
@@ -126,6 +128,11 @@ class BYTEPUMP_API TeeClock {
   std::uint64_t read_ = 0;
   std::vector<Clock::time_point> since_;
   std::vector<std::uint64_t> written_;
+  // The check() that last saw a wait on the source, on each destination:
+  // one not waited on in the check before starts its clock.
+  std::uint64_t checks_ = 1;  // 0 in waited_: not waited in the check before the first
+  std::uint64_t source_waited_ = 0;
+  std::vector<std::uint64_t> waited_;
 };
 
 // Moves src to every destination until EOF or `length`, waiting with ppoll,
