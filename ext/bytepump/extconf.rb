@@ -26,3 +26,8 @@ $CXXFLAGS << " -Werror=deprecated-declarations -Werror=deprecated" if ENV["BYTEP
 
 create_header
 create_makefile("bytepump/bytepump")
+# Every object depends on the core's headers: a class whose layout changed
+# must not be compiled into one object and not the other (rake compile
+# rebuilds only what changed).
+headers = Dir[File.join(core, "include", "**", "*.hpp")].sort
+File.open("Makefile", "a") { |m| m.puts "\n$(OBJS): #{headers.join(' ')}" }
