@@ -29,5 +29,5 @@ create_makefile("bytepump/bytepump")
 # Every object depends on the core's headers: a class whose layout changed
 # must not be compiled into one object and not the other (rake compile
 # rebuilds only what changed).
-headers = Dir[File.join(core, "include", "**", "*.hpp")].sort
+headers = Dir[File.join(core, "include", "**", "*.hpp")]
 File.open("Makefile", "a") { |m| m.puts "\n$(OBJS): #{headers.join(' ')}" }
