@@ -76,14 +76,12 @@ module Bytepump
       case status
       when :frame then [channel, length]
       when :eof then nil
-      else
-        raise read_error(status, channel, length, written, message)
+      else raise read_error(status, channel, length, written, message)
       end
     end
 
-    # The sides of the timeout statuses.
-    TIMEOUT_SIDES = { timeout_upstream: :upstream, broken_upstream: :upstream, timeout_downstream: :downstream,
-                      broken_downstream: :downstream }.freeze
+    # The sides of the timeout statuses: a Result's, and a stall inside a frame.
+    TIMEOUT_SIDES = Result::TIMEOUT_SIDES.merge(broken_upstream: :upstream, broken_downstream: :downstream).freeze
     private_constant :TIMEOUT_SIDES
 
     private

@@ -10,7 +10,7 @@ module Bytepump
     attr_reader :result
 
     # @return [Symbol, nil] :upstream or :downstream: the side that failed
-    def side = result.error_side || Result::TIMEOUT_SIDES[result.status]
+    def side = result.failed_side
     # @return [Integer] bytes delivered before the failure
     def bytes_written = result.bytes_written
     # @return [Integer] bytes taken from the source before the failure
@@ -20,7 +20,7 @@ module Bytepump
     # mixed in: the Errno of the failed syscall, or for a side that outlasted
     # its IO's own IO#timeout, IO::TimeoutError (see IOTimeout).
     def self.build(result, src, dst)
-      side = result.error_side || Result::TIMEOUT_SIDES[result.status]
+      side = result.failed_side
       ends = { upstream: src, downstream: dst }
       where = { upstream: "reading upstream from #{describe(src, 'the source')}",
                 downstream: "writing downstream to #{describe(dst, 'the destination')}" }
@@ -76,6 +76,9 @@ module Bytepump
     # The side each timeout status is of.
     TIMEOUT_SIDES = { timeout_upstream: :upstream, timeout_downstream: :downstream }.freeze
     def timeout? = TIMEOUTS.include?(status)
+    # @return [Symbol, nil] the side that failed (error_side) or stalled
+    #   (:upstream for :timeout_upstream, :downstream for :timeout_downstream)
+    def failed_side = error_side || TIMEOUT_SIDES[status]
     # @return [Integer] bytes taken from the source but never delivered
     def stranded = bytes_read - bytes_written
     # @return [Hash{Symbol => Object}] every field
