@@ -112,6 +112,46 @@ RSpec.describe Bytepump::Frames do
     expect(got.call).to eq("only this")
   end
 
+  # Issue 16 item 6: $stdin, a FIFO opened with File.open, an inherited socket.
+  context "on blocking-mode fds" do
+    let(:fifo) do
+      @fifo_dir = Dir.mktmpdir("bytepump-fifo")
+      File.join(@fifo_dir, "f").tap { |path| File.mkfifo(path) }
+    end
+
+    after { FileUtils.rm_rf(@fifo_dir) if @fifo_dir }
+
+    it "times out reading a FIFO opened blocking, and leaves it blocking" do
+      both = track(File.open(fifo, "r+")).tap { |f| f.sync = true }
+      source = track(File.open(fifo, "r"))
+      expect(source.nonblock?).to be(false)
+      quick = described_class.new(source, timeout: 0.2)
+      expect { quick.read }.to raise_error(Bytepump::UpstreamTimeout, "Frames#read: no frame within 0.2s")
+      expect(source.nonblock?).to be(false)
+      both.write(frame(4, "late"))
+      out, got = sink
+      expect(quick.read { out }).to eq([4, 4])
+      expect(got.call).to eq("late")
+    end
+
+    it "times out writing to a blocking socket nobody reads, and leaves it blocking" do
+      pair[0].nonblock = false
+      quick = described_class.new(pair[0], timeout: 0.2)
+      expect { quick.write(1, "x" * (16 << 20)) }.to raise_error(Bytepump::DownstreamTimeout)
+      expect(pair[0].nonblock?).to be(false)
+    end
+
+    it "ends a read blocked without a timeout on Thread#raise" do
+      pair[1].nonblock = false
+      blocked = helper_thread { described_class.new(pair[1], timeout: Float::INFINITY).read }
+      sleep 0.01 until blocked.status == "sleep" || !blocked.alive?
+      sleep 0.1
+      blocked.raise(Interrupt, "stop")
+      expect { blocked.join(5) }.to raise_error(Interrupt, "stop")
+      expect(pair[1].nonblock?).to be(false)
+    end
+  end
+
   it "refuses bad channels and lengths, and breaks the write side after a short payload IO" do
     expect { writer.write(70_000, "x") }.to raise_error(ArgumentError, "channel must be 0..65535 (got 70000)")
     expect { writer.write(1, "") }

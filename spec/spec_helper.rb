@@ -1,6 +1,8 @@
 # frozen_string_literal: true
 
 require "bytepump"
+require "fileutils"
+require "io/nonblock"
 require "socket"
 require "tempfile"
 require "stringio"

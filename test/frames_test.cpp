@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -226,6 +227,48 @@ TEST(FrameWriter, RefusesInvalidLengthsAndReportsAShortSource) {
             "the payload source ended 60 bytes short of the frame (channel 8, length 100); the "
             "destination holds a partial frame");
   EXPECT_EQ(writer.result().bytes_written, 46u);
+}
+
+// A blocking-mode fd ($stdin, a FIFO opened blocking, an inherited socket):
+// each machine makes it nonblocking for its run, so a stall ends within the
+// timeout instead of blocking in read or write, and gives its flags back.
+// A watchdog unblocks a machine that blocks anyway, so a failure is no hang.
+TEST(Frames, BlockingModeFdsStallWithinTheirTimeoutAndKeepTheirFlags) {
+  FdPair src = test::pipe_pair(true);  // nothing is ever written
+  FdPair dst = test::unix_pair();      // nobody reads
+  ASSERT_EQ(::fcntl(src.ours, F_GETFL) & O_NONBLOCK, 0);
+  ASSERT_EQ(::fcntl(dst.ours, F_GETFL) & O_NONBLOCK, 0);
+  std::atomic<bool> finished{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 100 && !finished; ++i) std::this_thread::sleep_for(50ms);
+    if (!finished) {
+      ::shutdown(dst.peer, SHUT_RDWR);
+      ::close(src.peer);
+      src.peer = -1;
+    }
+  });
+  Options o;
+  o.timeout(200ms);
+  {
+    FrameReader reader(src.ours, [&](const Frame&) { return dst.ours; });
+    EXPECT_EQ(read_frame(reader, o), FrameStatus::error);
+    EXPECT_EQ(reader.error(), ETIMEDOUT);
+    EXPECT_EQ(reader.error_side(), Side::upstream);
+  }
+  EXPECT_EQ(::fcntl(src.ours, F_GETFL) & O_NONBLOCK, 0);
+  {
+    const std::string payload = pattern(16 << 20);  // more than the socket buffers hold
+    FrameWriter writer(dst.ours);
+    ASSERT_TRUE(writer.begin(3, payload));
+    EXPECT_EQ(write_frame(writer, o), FrameStatus::error);
+    EXPECT_EQ(writer.error(), ETIMEDOUT);
+    EXPECT_EQ(writer.error_side(), Side::downstream);
+    EXPECT_GT(writer.result().bytes_written, 0u);
+    EXPECT_LT(writer.result().bytes_written, payload.size());
+  }
+  EXPECT_EQ(::fcntl(dst.ours, F_GETFL) & O_NONBLOCK, 0);
+  finished = true;
+  watchdog.join();
 }
 
 // A writer and a reader on two ends of one socket pair: channels multiplexed.

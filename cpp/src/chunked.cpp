@@ -39,8 +39,8 @@ ChunkedBody::ChunkedBody(int src_fd, int dst_fd, const Options& options,
     return;
   }
   // Once here rather than by every chunk's Pump (a no-op on regular files).
-  src_flags_ = detail::set_nonblocking(src_fd);
-  dst_flags_ = detail::set_nonblocking(dst_fd);
+  src_nb_.prepare(src_fd);
+  dst_nb_.prepare(dst_fd);
 }
 
 ChunkedBody::~ChunkedBody() {
@@ -52,9 +52,12 @@ void ChunkedBody::end() noexcept {
     if (detached_) chunk_->detach();
     chunk_.reset();
   }
-  if (!detached_ && dst_flags_ >= 0) ::fcntl(dst_, F_SETFL, dst_flags_);
-  if (!detached_ && src_flags_ >= 0) ::fcntl(src_, F_SETFL, src_flags_);
-  src_flags_ = dst_flags_ = -1;
+  if (detached_) {
+    dst_nb_.forget();
+    src_nb_.forget();
+  }
+  dst_nb_.restore();
+  src_nb_.restore();
 }
 
 Step ChunkedBody::fail(Status status, int error, Side side) noexcept {

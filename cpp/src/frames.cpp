@@ -125,9 +125,21 @@ const char* to_string(FrameStatus status) noexcept {
 }
 
 FrameReader::FrameReader(int src_fd, Route route, std::size_t pipe_size) noexcept
-    : src_(src_fd), route_(std::move(route)), pipe_size_(pipe_size) {}
+    : src_(src_fd), route_(std::move(route)), pipe_size_(pipe_size) {
+  src_nb_.prepare(src_fd);
+}
 
-FrameReader::~FrameReader() { finish(); }
+FrameReader::~FrameReader() {
+  finish();
+  dst_nb_.restore();
+  src_nb_.restore();
+}
+
+void FrameReader::rebind(int src_fd) noexcept {
+  dst_nb_.restore();
+  src_ = src_fd;
+  src_nb_.prepare(src_fd);
+}
 
 void FrameReader::finish() noexcept {
   detail::release_pipe(pipe_, in_pipe_ == 0);
@@ -143,6 +155,7 @@ Step FrameReader::end(FrameStatus status, int err, Side side) noexcept {
   if (status == FrameStatus::invalid_length || status == FrameStatus::frame) {
     in_payload_ = false;  // the next step reads a new header
   }
+  dst_nb_.restore();
   if (status == FrameStatus::frame) ++frames_;
   return Step{};
 }
@@ -150,6 +163,7 @@ Step FrameReader::end(FrameStatus status, int err, Side side) noexcept {
 void FrameReader::deliver_to(int fd) noexcept {
   if (status_ != FrameStatus::header) return;
   dst_ = fd >= 0 ? fd : detail::dev_null();
+  if (fd >= 0) dst_nb_.prepare(fd);
   in_payload_ = true;
   left_ = frame_.length;
   status_ = FrameStatus::running;
@@ -216,9 +230,20 @@ Step FrameReader::step() noexcept {
 }
 
 FrameWriter::FrameWriter(int dst_fd, std::size_t pipe_size) noexcept
-    : dst_(dst_fd), pipe_size_(pipe_size) {}
+    : dst_(dst_fd), pipe_size_(pipe_size) {
+  dst_nb_.prepare(dst_fd);
+}
 
-FrameWriter::~FrameWriter() { finish(); }
+FrameWriter::~FrameWriter() {
+  finish();
+  src_nb_.restore();
+  dst_nb_.restore();
+}
+
+void FrameWriter::rebind(int dst_fd) noexcept {
+  dst_ = dst_fd;
+  dst_nb_.prepare(dst_fd);
+}
 
 void FrameWriter::finish() noexcept {
   detail::release_pipe(pipe_, in_pipe_ == 0);
@@ -255,6 +280,7 @@ bool FrameWriter::start(std::uint16_t channel, std::uint32_t length) noexcept {
 bool FrameWriter::begin(std::uint16_t channel, std::uint32_t length, int src_fd) noexcept {
   if (!start(channel, length)) return false;
   src_ = src_fd;
+  src_nb_.prepare(src_fd);
   payload_ = {};
   return true;
 }
@@ -277,6 +303,7 @@ Step FrameWriter::end(FrameStatus status, int err, Side side) noexcept {
   error_ = err;
   error_side_ = side;
   busy_ = false;
+  src_nb_.restore();
   if (status == FrameStatus::frame) ++frames_;
   return Step{};
 }

@@ -49,7 +49,7 @@ HeadScanner::HeadScanner(int fd, HeadLimits limits) noexcept
     end(ScanStatus::error, ENOMEM);
     return;
   }
-  flags_ = detail::set_nonblocking(fd);  // a no-op on regular files
+  nb_.prepare(fd);
 }
 
 HeadScanner::~HeadScanner() {
@@ -62,8 +62,7 @@ void HeadScanner::end(ScanStatus why, int error) noexcept {
   error_ = error;
   progress_.status = why == ScanStatus::done ? Status::done : Status::error;
   progress_.error = error;
-  if (flags_ >= 0) ::fcntl(fd_, F_SETFL, flags_);
-  flags_ = -1;
+  nb_.restore();
 }
 
 void HeadScanner::abort(ScanStatus why, int error) noexcept { end(why, error); }

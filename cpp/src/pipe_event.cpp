@@ -17,7 +17,7 @@ PipeEvent::PipeEvent(int fd, int options, std::size_t max_size)
       output_(max_size),
       read_since_(Clock::now()),
       write_since_(read_since_) {
-  detail::set_nonblocking(fd);
+  nb_.prepare(fd);
   // Bytes queued while the output was empty start its write stall clock and
   // may need the loop to watch for writability.
   output_.on_length_change([this](std::size_t before, std::size_t after) {
@@ -45,7 +45,11 @@ std::size_t PipeEvent::read_cap() const noexcept {
 PipeEvent::~PipeEvent() {
   *alive_ = false;
   // Don't retry close in case of EINTR!
-  if ((options_ & close_on_free) && fd_ >= 0) ::close(fd_);
+  if ((options_ & close_on_free) && fd_ >= 0) {
+    ::close(fd_);
+  } else {
+    nb_.restore();  // the caller keeps the fd as it was
+  }
 }
 
 void PipeEvent::set_callbacks(DataCallback read_cb, DataCallback write_cb, EventCallback event_cb) {

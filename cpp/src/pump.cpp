@@ -12,6 +12,7 @@
 #include <new>
 
 #include "bytepump/detail/drive.hpp"
+#include "bytepump/detail/step_rules.hpp"
 #include "bytepump/detail/syscalls.hpp"
 
 namespace bytepump {
@@ -22,12 +23,8 @@ constexpr std::size_t kDirectChunk = 1 << 20;
 // Bounds one sendfile() call, which runs to completion without waiting.
 constexpr std::size_t kSendfileChunk = 4 << 20;
 
-// splice() says the fd kind can't do it: fall back to read/write.
-bool splice_unsupported(int err) {
-  return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP || err == ENOTSUP || err == EXDEV;
-}
-
-bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+using detail::splice_unsupported;
+using detail::would_block;
 
 bool ready(int fd, short events) {
   pollfd p{fd, events, 0};
@@ -134,15 +131,14 @@ Pump::Pump(int src_fd, int dst_fd, const Options& options) noexcept
     fail(ESPIPE, Side::upstream);
     return;
   }
-  if (!S_ISREG(src_st.st_mode)) src_flags_ = detail::set_nonblocking(src_fd);
-  if (!S_ISREG(dst_st.st_mode)) dst_flags_ = detail::set_nonblocking(dst_fd);
+  if (!S_ISREG(src_st.st_mode)) src_nb_.prepare(src_fd);
+  if (!S_ISREG(dst_st.st_mode)) dst_nb_.prepare(dst_fd);
 
   if (crc_) {
     // Only bytes resting in a pipe of our own can be tee'd for the checksum.
-    buf_ = new (std::nothrow) char[kCopyBuffer];
-    buf_cap_ = kCopyBuffer;
-    crc_pipe_ = detail::acquire_pipe(pipe_size_);
-    if (!buf_ || !crc_pipe_.valid() || !switch_to_pipe()) fail(buf_ ? errno : ENOMEM, Side::none);
+    bool have_buffer = copy_.reserve(kCopyBuffer);
+    if (have_buffer) crc_pipe_ = detail::acquire_pipe(pipe_size_);
+    if (!have_buffer || !crc_pipe_.valid() || !switch_to_pipe()) fail(errno, Side::none);
   } else if (src_pipe_ || dst_pipe_) {
     mode_ = Mode::direct;
     result_.strategy = Strategy::splice_direct;
@@ -173,10 +169,7 @@ bool Pump::switch_to_pipe() noexcept {
   return true;
 }
 
-Pump::~Pump() {
-  finish();
-  delete[] buf_;
-}
+Pump::~Pump() { finish(); }
 
 bool Pump::reading_done() const noexcept {
   return src_eof_ || (length_ && result_.bytes_read >= *length_) ||
@@ -241,8 +234,12 @@ void Pump::finish() noexcept {
   finished_ = true;
   if (result_.status == Status::running) result_.status = Status::cancelled;
   // Restore in reverse order: src and dst may share one open file description.
-  if (!detached_ && dst_flags_ >= 0) ::fcntl(dst_, F_SETFL, dst_flags_);
-  if (!detached_ && src_flags_ >= 0) ::fcntl(src_, F_SETFL, src_flags_);
+  if (detached_) {
+    dst_nb_.forget();
+    src_nb_.forget();
+  }
+  dst_nb_.restore();
+  src_nb_.restore();
   // In sendfile mode without an explicit offset the kernel kept the
   // position (see step_sendfile); other modes read at pos_.
   if (!detached_ && src_file_ && !explicit_offset_ && mode_ != Mode::sendfile) {
@@ -278,12 +275,13 @@ bool Pump::checksum_pipe() noexcept {
   }
   std::size_t left = static_cast<std::size_t>(n);
   while (left > 0) {
-    ssize_t r = detail::read_retry(crc_pipe_.read_fd, buf_, std::min(left, buf_cap_));
+    ssize_t r =
+        detail::read_retry(crc_pipe_.read_fd, copy_.scratch(), std::min(left, copy_.capacity()));
     if (r <= 0) {
       if (r == 0) errno = EIO;
       return false;
     }
-    checksum(buf_, static_cast<std::size_t>(r));
+    checksum(copy_.scratch(), static_cast<std::size_t>(r));
     left -= static_cast<std::size_t>(r);
   }
   crc_ready_ = static_cast<std::uint64_t>(n);
@@ -296,12 +294,14 @@ void Pump::detach() noexcept { detached_ = true; }
 void Pump::rebind(int src_fd, int dst_fd) noexcept {
   src_ = src_fd;
   dst_ = dst_fd;
+  src_nb_.rebind(src_fd);
+  dst_nb_.rebind(dst_fd);
 }
 
 std::optional<std::uint64_t> Pump::known_remaining() const noexcept {
   if (result_.status != Status::running) return 0;
-  std::uint64_t pending = (prefix_.size() - prefix_off_) + (buf_len_ - buf_off_) + in_pipe_ +
-                          (buffer_ ? buffer_->size() : 0);
+  std::uint64_t pending =
+      (prefix_.size() - prefix_off_) + copy_.pending() + in_pipe_ + (buffer_ ? buffer_->size() : 0);
   std::optional<std::uint64_t> from_src;
   if (length_) from_src = *length_ - std::min(*length_, result_.bytes_read);
   if (stop_at_size_) {
@@ -315,11 +315,7 @@ std::optional<std::uint64_t> Pump::known_remaining() const noexcept {
 }
 
 bool Pump::switch_to_copy() noexcept {
-  if (!buf_) {
-    buf_ = new (std::nothrow) char[kCopyBuffer];
-    if (!buf_) return false;
-    buf_cap_ = kCopyBuffer;
-  }
+  if (!copy_.reserve(kCopyBuffer)) return false;
   mode_ = Mode::copy;
   result_.strategy = Strategy::copy;
   return true;
@@ -338,22 +334,15 @@ Side Pump::direct_blocked_side() const noexcept {
 }
 
 std::optional<Step> Pump::write_pending(std::uint64_t& moved) noexcept {
-  const char* data;
-  std::size_t len;
   bool from_prefix = prefix_off_ < prefix_.size();
-  if (from_prefix) {
-    data = prefix_.data() + prefix_off_;
-    len = prefix_.size() - prefix_off_;
-  } else {
-    data = buf_ + buf_off_;
-    len = buf_len_ - buf_off_;
-  }
-  ssize_t n = detail::write_retry(dst_, data, len);
+  ssize_t n = from_prefix ? detail::write_retry(dst_, prefix_.data() + prefix_off_,
+                                                prefix_.size() - prefix_off_)
+                          : copy_.drain(dst_);
   if (n < 0) {
     if (would_block(errno)) return wait_for(Side::downstream);
     return fail(errno, Side::downstream);
   }
-  (from_prefix ? prefix_off_ : buf_off_) += static_cast<std::size_t>(n);
+  if (from_prefix) prefix_off_ += static_cast<std::size_t>(n);
   result_.bytes_written += static_cast<std::uint64_t>(n);
   moved += static_cast<std::uint64_t>(n);
   return std::nullopt;
@@ -529,30 +518,27 @@ std::optional<Step> Pump::step_buffered(std::uint64_t& moved) noexcept {
 }
 
 std::optional<Step> Pump::step_copy() noexcept {
-  buf_off_ = buf_len_ = 0;
   if (in_pipe_ > 0) {
     // Bytes a failed splice left in the pipe go out before any new ones.
-    std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(buf_cap_, in_pipe_));
-    ssize_t n = detail::read_retry(pipe_.read_fd, buf_, len);
+    ssize_t n =
+        copy_.fill(pipe_.read_fd,
+                   static_cast<std::size_t>(std::min<std::uint64_t>(copy_.capacity(), in_pipe_)));
     if (n <= 0) return fail(n == 0 ? EIO : errno, Side::none);
     in_pipe_ -= static_cast<std::uint64_t>(n);
-    buf_len_ = static_cast<std::size_t>(n);
     if (crc_) {
-      std::size_t seen = static_cast<std::size_t>(std::min<std::uint64_t>(crc_ready_, buf_len_));
+      std::size_t seen = static_cast<std::size_t>(
+          std::min<std::uint64_t>(crc_ready_, static_cast<std::uint64_t>(n)));
       crc_ready_ -= seen;
-      checksum(buf_ + seen, buf_len_ - seen);
+      checksum(copy_.pending_data() + seen, copy_.pending() - seen);
     }
     return std::nullopt;
   }
   if (reading_done()) return complete();
-  std::size_t len = want(buf_cap_);
-  ssize_t n = src_file_ ? detail::pread_retry(src_, buf_, len, static_cast<off_t>(pos_))
-                        : detail::read_retry(src_, buf_, len);
+  ssize_t n = copy_.fill(src_, want(copy_.capacity()), src_file_ ? &pos_ : nullptr);
   if (n > 0) {
     if (src_file_) pos_ += n;
     result_.bytes_read += static_cast<std::uint64_t>(n);
-    buf_len_ = static_cast<std::size_t>(n);
-    if (crc_) checksum(buf_, buf_len_);
+    if (crc_) checksum(copy_.pending_data(), copy_.pending());
     return std::nullopt;
   }
   if (n == 0) {
@@ -572,7 +558,7 @@ Step Pump::step() noexcept {
       return s;
     }
     std::optional<Step> next;
-    if (prefix_off_ < prefix_.size() || buf_off_ < buf_len_) {
+    if (prefix_off_ < prefix_.size() || copy_.pending() > 0) {
       next = write_pending(moved);
     } else if (mode_ == Mode::direct) {
       next = step_direct(moved);

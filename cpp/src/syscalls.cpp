@@ -72,11 +72,4 @@ ssize_t tee_retry(int fd_in, int fd_out, size_t len, unsigned int flags) noexcep
   return retry([&] { return syscalls().tee(fd_in, fd_out, len, flags); });
 }
 
-int set_nonblocking(int fd) noexcept {
-  int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0 || (flags & O_NONBLOCK)) return -1;
-  if (::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -1;
-  return flags;
-}
-
 }  // namespace bytepump::detail

@@ -36,7 +36,7 @@ Tee::Tee(int src_fd, const std::vector<int>& dst_fds, const Options& options)
       step_budget_(std::max<std::size_t>(options.step_budget, 1)),
       lanes_(dst_fds.size()),
       sink_(dst_fds.empty() ? kNone : dst_fds.size() - 1),
-      flags_(dst_fds.size(), -1) {
+      nb_(dst_fds.size()) {
   result_.destinations.resize(dst_fds.size());
   for (std::size_t i = 0; i < dst_fds.size(); ++i) result_.destinations[i].fd = dst_fds[i];
   if (dst_fds.empty() || src_fd < 0) {
@@ -44,8 +44,8 @@ Tee::Tee(int src_fd, const std::vector<int>& dst_fds, const Options& options)
          dst_fds.empty() ? Side::downstream : Side::upstream);
     return;
   }
-  src_flags_ = detail::set_nonblocking(src_fd);
-  for (std::size_t i = 0; i < dst_fds.size(); ++i) flags_[i] = detail::set_nonblocking(dst_fds[i]);
+  src_nb_.prepare(src_fd);
+  for (std::size_t i = 0; i < dst_fds.size(); ++i) nb_[i].prepare(dst_fds[i]);
   main_ = detail::acquire_pipe(pipe_size_);
   if (!main_.valid()) {
     fail(Status::error, errno, Side::none);
@@ -74,11 +74,11 @@ void Tee::finish() noexcept {
   finished_ = true;
   if (result_.status == Status::running) result_.status = Status::cancelled;
   for (std::size_t i = lanes_.size(); i-- > 0;) {
-    if (flags_[i] >= 0) ::fcntl(result_.destinations[i].fd, F_SETFL, flags_[i]);
+    nb_[i].restore();
     detail::release_pipe(lanes_[i].pipe, lanes_[i].queued == 0);
     lanes_[i].pipe = detail::Pipe{};
   }
-  if (src_flags_ >= 0) ::fcntl(src_, F_SETFL, src_flags_);
+  src_nb_.restore();
   detail::release_pipe(main_, chunk_ == 0);
   main_ = detail::Pipe{};
 }

@@ -1210,6 +1210,7 @@ VALUE frame_write_drive(VALUE arg) {
 VALUE frame_write_cleanup(VALUE arg) {
   auto* w = reinterpret_cast<WriterCall*>(arg);
   if (w->writer->busy()) w->writer->abort(ECANCELED, Side::none);
+  w->writer->rebind(-1);  // restores the flags while the duplicate is open
   close_dup(w->call.up_dup);
   close_dup(w->call.down_dup);
   return Qnil;
@@ -1263,6 +1264,7 @@ VALUE Bytepump_Native_FrameWriter_write(VALUE self, VALUE io, VALUE channel, VAL
     if (!begun) err = errno;
   }
   if (err) {
+    writer->rebind(-1);
     close_dup(w.call.up_dup);
     close_dup(w.call.down_dup);
     delete writer;

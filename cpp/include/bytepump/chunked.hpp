@@ -10,6 +10,7 @@
 #include "bytepump/body_decoder.hpp"
 #include "bytepump/chunked_decoder.hpp"
 #include "bytepump/detail/peek.hpp"
+#include "bytepump/detail/step_rules.hpp"
 #include "bytepump/export.hpp"
 #include "bytepump/http_parser.hpp"
 #include "bytepump/pump.hpp"
@@ -76,8 +77,8 @@ class BYTEPUMP_API ChunkedBody {
   Result result_;
   BodyError body_error_ = BodyError::none;
   http::ParseError parse_error_ = http::ParseError::none;
-  int src_flags_ = -1;
-  int dst_flags_ = -1;
+  detail::NonblockingFd src_nb_;
+  detail::NonblockingFd dst_nb_;
   bool detached_ = false;
 };
 

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "bytepump/detail/pipe_pool.hpp"
+#include "bytepump/detail/step_rules.hpp"
 #include "bytepump/export.hpp"
 #include "bytepump/pump.hpp"
 
@@ -61,9 +62,10 @@ class BYTEPUMP_API FrameReader {
   Step step() noexcept;
   // After a `header` status: where its payload goes (negative: discarded).
   void deliver_to(int fd) noexcept;
-  // Reads from another fd for the same open file (a dup of the one given):
-  // for drivers that hold their own duplicate per call.
-  void rebind(int src_fd) noexcept { src_ = src_fd; }
+  // Reads from another fd (a dup of the one given, for drivers that hold
+  // their own duplicate per call; -1 before closing it): the flags of the
+  // fds left (source and route) are restored, the new source's prepared.
+  void rebind(int src_fd) noexcept;
   // True when no byte of a frame has been read yet (a driver may stop here
   // and go on later) or after a frame or an invalid header.
   bool between_frames() const noexcept {
@@ -94,6 +96,8 @@ class BYTEPUMP_API FrameReader {
   Step end(FrameStatus status, int err = 0, Side side = Side::none) noexcept;
 
   int src_;
+  detail::NonblockingFd src_nb_;
+  detail::NonblockingFd dst_nb_;  // the route of the frame under way
   Route route_;
   std::size_t pipe_size_;
   detail::Pipe pipe_;
@@ -130,8 +134,9 @@ class BYTEPUMP_API FrameWriter {
   bool begin(std::uint16_t channel, std::string_view payload) noexcept;
   Step step() noexcept;
   bool busy() const noexcept { return busy_; }
-  // Writes to another fd for the same open file (a dup of the one given).
-  void rebind(int dst_fd) noexcept { dst_ = dst_fd; }
+  // Writes to another fd (a dup of the one given; -1 before closing it):
+  // the flags of the fd left are restored, the new one's prepared.
+  void rebind(int dst_fd) noexcept;
 
   FrameStatus status() const noexcept { return status_; }
   const Frame& frame() const noexcept { return frame_; }
@@ -153,6 +158,8 @@ class BYTEPUMP_API FrameWriter {
   Step end(FrameStatus status, int err = 0, Side side = Side::none) noexcept;
 
   int dst_;
+  detail::NonblockingFd dst_nb_;
+  detail::NonblockingFd src_nb_;  // the payload source of the frame under way
   std::size_t pipe_size_;
   detail::Pipe pipe_;
   unsigned char header_[kFrameHeaderSize] = {};

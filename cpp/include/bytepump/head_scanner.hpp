@@ -10,6 +10,7 @@
 
 #include "bytepump/canceller.hpp"
 #include "bytepump/detail/peek.hpp"
+#include "bytepump/detail/step_rules.hpp"
 #include "bytepump/export.hpp"
 #include "bytepump/head_parser.hpp"
 #include "bytepump/http_parser.hpp"
@@ -80,7 +81,7 @@ class BYTEPUMP_API HeadScanner {
   std::uint64_t consumed_ = 0;
   ScanStatus status_ = ScanStatus::running;
   int error_ = 0;
-  int flags_ = -1;  // original fd flags to restore, or -1 if untouched
+  detail::NonblockingFd nb_;
   Result progress_;
 };
 

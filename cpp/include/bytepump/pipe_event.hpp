@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 
+#include "bytepump/detail/step_rules.hpp"
 #include "bytepump/export.hpp"
 #include "bytepump/pipe_buffer.hpp"
 #include "bytepump/pump.hpp"
@@ -96,6 +97,7 @@ class BYTEPUMP_API PipeEvent {
   bool report(short what, const std::shared_ptr<bool>& alive);
 
   int fd_;
+  detail::NonblockingFd nb_;
   int options_;
   PipeBuffer input_;
   PipeBuffer output_;

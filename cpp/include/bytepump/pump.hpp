@@ -13,6 +13,7 @@
 
 #include "bytepump/canceller.hpp"
 #include "bytepump/detail/pipe_pool.hpp"
+#include "bytepump/detail/step_rules.hpp"
 #include "bytepump/export.hpp"
 #include "bytepump/pipe_buffer.hpp"
 
@@ -223,13 +224,10 @@ class BYTEPUMP_API Pump {
   std::uint64_t crc_ready_ = 0;  // bytes at the pipe's head already checksummed
   bool crc_ok_ = true;           // crc_pipe_ is empty
 
-  char* buf_ = nullptr;
-  std::size_t buf_cap_ = 0;
-  std::size_t buf_off_ = 0;
-  std::size_t buf_len_ = 0;
+  detail::CopyBuffer copy_;  // Mode::copy, and scratch space for the CRC
 
-  int src_flags_ = -1;  // original flags to restore, or -1 if untouched
-  int dst_flags_ = -1;
+  detail::NonblockingFd src_nb_;
+  detail::NonblockingFd dst_nb_;
   bool finished_ = false;
   bool detached_ = false;
 };

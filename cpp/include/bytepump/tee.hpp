@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "bytepump/detail/pipe_pool.hpp"
+#include "bytepump/detail/step_rules.hpp"
 #include "bytepump/export.hpp"
 #include "bytepump/pump.hpp"
 
@@ -93,8 +94,8 @@ class BYTEPUMP_API Tee {
   std::size_t sink_;  // the lane spliced straight from the main pipe, or none
   std::vector<Wait> waits_;
   TeeResult result_;
-  std::vector<int> flags_;  // destinations' original flags (-1: untouched)
-  int src_flags_ = -1;
+  std::vector<detail::NonblockingFd> nb_;  // each destination's
+  detail::NonblockingFd src_nb_;
   bool finished_ = false;
 };
 

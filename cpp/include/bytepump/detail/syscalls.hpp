@@ -40,11 +40,6 @@ ssize_t sendfile_retry(int out_fd, int in_fd, off_t* offset, size_t count) noexc
 ssize_t recv_retry(int fd, void* buf, size_t len, int flags) noexcept;
 ssize_t tee_retry(int fd_in, int fd_out, size_t len, unsigned int flags) noexcept;
 
-// Switches fd to O_NONBLOCK for a transfer. Returns the flags to restore with
-// F_SETFL afterwards, or -1 when nothing was changed (already nonblocking, or
-// fcntl failed).
-int set_nonblocking(int fd) noexcept;
-
 }  // namespace bytepump::detail
 
 #endif  // BYTEPUMP_DETAIL_SYSCALLS_HPP_
