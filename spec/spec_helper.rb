@@ -1,7 +1,6 @@
 # frozen_string_literal: true
 
 require "bytepump"
-require "fileutils"
 require "io/nonblock"
 require "socket"
 require "tempfile"
