@@ -128,6 +128,33 @@ RSpec.describe "tee fan-out" do
     expect(result.destinations.first.io).to equal(cache)
   end
 
+  # Issue 16 item 2: the fds splice refuses go through read/write, as splice_to's do.
+  it "appends to a file opened \"ab\" and reads /proc files and /dev/null, as splice_to does" do
+    data = pattern(2 << 20, 6)
+    log = Tempfile.new("bytepump-append")
+    (@tempfiles ||= []) << log
+    log.write("kept\n")
+    log.flush
+    appended = track(File.open(log.path, "ab"))
+    client, received = drained_pipe
+    expect(source(:unix, data).splice_to([appended, client], 10)).to eq([data.bytesize, data.bytesize])
+    expect(received.call == data).to be(true)
+    expect(File.binread(log.path) == "kept\n#{data}").to be(true)
+
+    proc_file = track(File.open("/proc/self/cmdline", "rb"))
+    expected = File.binread("/proc/self/cmdline")
+    first, got_first = drained_pipe
+    second, got_second = drained_pipe
+    expect(proc_file.splice_to([first, second], 10)).to eq([expected.bytesize, expected.bytesize])
+    expect([got_first.call, got_second.call]).to eq([expected, expected])
+
+    null = track(File.open(File::NULL, "rb"))
+    third, got_third = drained_pipe
+    fourth, got_fourth = drained_pipe
+    expect(null.splice_to([third, fourth], 10)).to eq([0, 0])
+    expect([got_third.call, got_fourth.call]).to eq(["", ""])
+  end
+
   it "refuses what it cannot tee, naming it" do
     src = source(:pipe, "x")
     dst, = drained_pipe

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -264,6 +265,64 @@ TEST(TeeClock, ADestinationsClockStartsWhenTheTeeStartsWaitingOnIt) {
   EXPECT_EQ(t.result().destinations[0].status, Status::timeout_downstream);
   t.finish();
   src.stop();
+}
+
+// An O_APPEND file refuses splice (EINVAL): the tee writes it through the
+// read/write fallback, as a Pump does, in the last place (fed from the main
+// pipe) and in a lane (fed from its own pipe), appending after what it held.
+TEST(Tee, AnAppendOnlyDestinationGetsEveryByteByReadAndWrite) {
+  const std::string data = pattern(3 << 20);
+  for (bool last : {true, false}) {
+    SCOPED_TRACE(last ? "the last destination" : "a lane");
+    int file = test::temp_file("kept\n");
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/fd/%d", file);
+    int append = ::open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    ASSERT_GE(append, 0);
+    Feeder src(data);
+    Reader socket_dst(test::unix_pair());
+    std::vector<int> dsts = last ? std::vector<int>{socket_dst.pair.ours, append}
+                                 : std::vector<int>{append, socket_dst.pair.ours};
+    TeeResult r = tee(src.pair.ours, dsts, deadline());
+    ASSERT_TRUE(r.ok()) << to_string(r.status) << " " << r.error << " "
+                        << to_string(r.destinations[last ? 1 : 0].status) << " "
+                        << r.destinations[last ? 1 : 0].error;
+    for (const TeeDestination& d : r.destinations) EXPECT_EQ(d.bytes_written, data.size());
+    EXPECT_TRUE(socket_dst.close() == data);
+    EXPECT_TRUE(test::read_file(file) == "kept\n" + data);
+    ::close(append);
+    ::close(file);
+  }
+  EXPECT_EQ(detail::pooled_bytes(), 0u);
+}
+
+// /proc files and /dev/null refuse splice as a source: read, then written
+// into the main pipe, every byte counted.
+TEST(Tee, ProcFilesAndDevNullAreReadByTheFallback) {
+  int version = ::open("/proc/version", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(version, 0);
+  const std::string expected = test::read_all(version);
+  ASSERT_FALSE(expected.empty());
+  ASSERT_EQ(::lseek(version, 0, SEEK_SET), 0);
+  Reader a(test::pipe_pair(false));
+  Reader b(test::unix_pair());
+  TeeResult r = tee(version, {a.pair.ours, b.pair.ours}, deadline());
+  ASSERT_TRUE(r.ok()) << to_string(r.status) << " " << r.error;
+  EXPECT_EQ(r.bytes_read, expected.size());
+  EXPECT_EQ(a.close(), expected);
+  EXPECT_EQ(b.close(), expected);
+  ::close(version);
+
+  int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(null, 0);
+  Reader c(test::pipe_pair(false));
+  Reader d(test::unix_pair());
+  r = tee(null, {c.pair.ours, d.pair.ours}, deadline());
+  ASSERT_TRUE(r.ok()) << to_string(r.status) << " " << r.error;
+  EXPECT_EQ(r.bytes_read, 0u);
+  EXPECT_EQ(c.close(), "");
+  EXPECT_EQ(d.close(), "");
+  ::close(null);
 }
 
 TEST(Tee, NoDestinationIsAnError) {

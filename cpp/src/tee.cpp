@@ -16,8 +16,11 @@ namespace bytepump {
 namespace {
 
 constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
+// The read/write fallback's buffer, at most a main pipe's worth.
+constexpr std::size_t kCopyChunk = 256 * 1024;
 
-bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+using detail::splice_unsupported;
+using detail::would_block;
 
 }  // namespace
 
@@ -106,12 +109,64 @@ void Tee::drop(std::size_t i, Status status, int error) noexcept {
   detail::release_pipe(lanes_[i].pipe, lanes_[i].queued == 0);
   lanes_[i].pipe = detail::Pipe{};
   lanes_[i].queued = 0;
+  lanes_[i].copy.clear();
   // The main pipe's chunk then goes to /dev/null once every lane has it.
   if (i == sink_) sink_ = kNone;
 }
 
 bool Tee::reading_done() const noexcept {
   return src_eof_ || (length_ && result_.bytes_read >= *length_);
+}
+
+ssize_t Tee::take_chunk(std::size_t want) noexcept {
+  if (!src_copying_) {
+    ssize_t n =
+        detail::splice_retry(src_, nullptr, main_.write_fd, nullptr, want, SPLICE_F_NONBLOCK);
+    if (n >= 0 || !splice_unsupported(errno)) {
+      if (n > 0) result_.bytes_read += static_cast<std::uint64_t>(n);
+      return n;
+    }
+    if (!src_copy_.reserve(std::min(kCopyChunk, main_.capacity))) return -1;
+    src_copying_ = true;
+  }
+  if (src_copy_.pending() == 0) {
+    ssize_t n = src_copy_.fill(src_, want);
+    if (n <= 0) return n;
+    result_.bytes_read += static_cast<std::uint64_t>(n);
+  }
+  // Into the empty main pipe, which holds what one read can take.
+  ssize_t n = src_copy_.drain(main_.write_fd);
+  if (n == 0) errno = EIO;
+  return n > 0 ? n : -1;
+}
+
+ssize_t Tee::deliver(std::size_t i, int from, std::uint64_t& held) noexcept {
+  Lane& lane = lanes_[i];
+  int fd = result_.destinations[i].fd;
+  if (!lane.copying) {
+    ssize_t n = detail::splice_retry(from, nullptr, fd, nullptr, static_cast<std::size_t>(held),
+                                     SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      held -= static_cast<std::uint64_t>(n);
+      return n;
+    }
+    if (n == 0) errno = EIO;
+    if (n == 0 || !splice_unsupported(errno)) return n < 0 && would_block(errno) ? 0 : -1;
+    if (!lane.copy.reserve(std::min(kCopyChunk, main_.capacity))) return -1;
+    lane.copying = true;
+  }
+  if (lane.copy.pending() == 0) {
+    ssize_t n = lane.copy.fill(from, static_cast<std::size_t>(held));
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      return -1;
+    }
+    held -= static_cast<std::uint64_t>(n);
+  }
+  ssize_t n = lane.copy.drain(fd);
+  if (n > 0) return n;
+  if (n == 0) errno = EIO;
+  return n < 0 && would_block(errno) ? 0 : -1;
 }
 
 Step Tee::step() noexcept {
@@ -124,16 +179,14 @@ Step Tee::step() noexcept {
       return s;
     }
     bool progress = false;
-    if (chunk_ == 0 && !reading_done()) {
-      std::size_t want = main_.capacity;
+    if (chunk_ == 0 && (!reading_done() || src_copy_.pending() > 0)) {
+      std::size_t want = std::min(main_.capacity, src_copying_ ? src_copy_.capacity() : SIZE_MAX);
       if (length_)
         want =
             static_cast<std::size_t>(std::min<std::uint64_t>(want, *length_ - result_.bytes_read));
-      ssize_t n =
-          detail::splice_retry(src_, nullptr, main_.write_fd, nullptr, want, SPLICE_F_NONBLOCK);
+      ssize_t n = take_chunk(want);
       if (n > 0) {
         chunk_ = static_cast<std::uint64_t>(n);
-        result_.bytes_read += chunk_;
         for (Lane& lane : lanes_) lane.teed = false;
         progress = true;
       } else if (n == 0) {
@@ -165,45 +218,51 @@ Step Tee::step() noexcept {
         all_teed = false;
       }
     }
-    // The chunk leaves the main pipe only once every lane holds its copy.
-    if (chunk_ > 0 && all_teed) {
-      int out = sink_ != kNone ? result_.destinations[sink_].fd : detail::dev_null();
-      ssize_t n = detail::splice_retry(main_.read_fd, nullptr, out, nullptr,
-                                       static_cast<std::size_t>(chunk_), SPLICE_F_NONBLOCK);
-      if (n > 0) {
+    // The chunk leaves the main pipe only once every lane holds its copy
+    // (into the sink's buffer when splice refused the sink).
+    bool sink_copy_pending = sink_ != kNone && lanes_[sink_].copy.pending() > 0;
+    if ((chunk_ > 0 && all_teed) || sink_copy_pending) {
+      ssize_t n;
+      if (sink_ != kNone) {
+        std::uint64_t held = all_teed ? chunk_ : 0;
+        n = deliver(sink_, main_.read_fd, held);
+        if (all_teed) chunk_ = held;
+        if (n > 0) result_.destinations[sink_].bytes_written += static_cast<std::uint64_t>(n);
+      } else {
+        // Every destination dropped its share: the chunk goes nowhere.
+        n = detail::splice_retry(main_.read_fd, nullptr, detail::dev_null(), nullptr,
+                                 static_cast<std::size_t>(chunk_), SPLICE_F_NONBLOCK);
+        if (n <= 0) return fail(Status::error, n == 0 ? EIO : errno, Side::none);
         chunk_ -= static_cast<std::uint64_t>(n);
-        if (sink_ != kNone) {
-          result_.destinations[sink_].bytes_written += static_cast<std::uint64_t>(n);
-          moved += static_cast<std::uint64_t>(n);
-        }
+        n = 0;  // delivered to no destination
         progress = true;
-      } else if (n == 0 || !would_block(errno)) {
-        if (sink_ == kNone) return fail(Status::error, n == 0 ? EIO : errno, Side::none);
-        drop(sink_, Status::error, n == 0 ? EIO : errno);
+      }
+      if (n > 0) {
+        moved += static_cast<std::uint64_t>(n);
+        progress = true;
+      } else if (n < 0) {
+        drop(sink_, Status::error, errno);
         progress = true;
       }
     }
     for (std::size_t i = 0; i < lanes_.size(); ++i) {
-      if (i == sink_ || !alive(i) || lanes_[i].queued == 0) continue;
-      ssize_t n =
-          detail::splice_retry(lanes_[i].pipe.read_fd, nullptr, result_.destinations[i].fd, nullptr,
-                               static_cast<std::size_t>(lanes_[i].queued), SPLICE_F_NONBLOCK);
+      if (i == sink_ || !alive(i) || waiting_in(i) == 0) continue;
+      ssize_t n = deliver(i, lanes_[i].pipe.read_fd, lanes_[i].queued);
       if (n > 0) {
-        lanes_[i].queued -= static_cast<std::uint64_t>(n);
         result_.destinations[i].bytes_written += static_cast<std::uint64_t>(n);
         moved += static_cast<std::uint64_t>(n);
         progress = true;
-      } else if (n == 0 || !would_block(errno)) {
-        drop(i, Status::error, n == 0 ? EIO : errno);
+      } else if (n < 0) {
+        drop(i, Status::error, errno);
         progress = true;
       }
     }
     bool any_alive = false;
-    bool all_drained = chunk_ == 0;
+    bool all_drained = chunk_ == 0 && src_copy_.pending() == 0;
     for (std::size_t i = 0; i < lanes_.size(); ++i) {
       if (!alive(i)) continue;
       any_alive = true;
-      if (lanes_[i].queued > 0) all_drained = false;
+      if (waiting_in(i) > 0) all_drained = false;
     }
     if (!any_alive) {
       int last = result_.destinations.empty() ? EINVAL : result_.destinations.back().error;
@@ -220,12 +279,12 @@ Step Tee::step() noexcept {
     if (progress) continue;
     waits_.clear();
     if (chunk_ == 0 && !reading_done()) waits_.push_back({src_, Interest::readable, -1});
-    if (chunk_ > 0 && all_teed && sink_ != kNone) {
+    if (sink_ != kNone && ((chunk_ > 0 && all_teed) || lanes_[sink_].copy.pending() > 0)) {
       waits_.push_back(
           {result_.destinations[sink_].fd, Interest::writable, static_cast<int>(sink_)});
     }
     for (std::size_t i = 0; i < lanes_.size(); ++i) {
-      if (i != sink_ && alive(i) && lanes_[i].queued > 0) {
+      if (i != sink_ && alive(i) && waiting_in(i) > 0) {
         waits_.push_back({result_.destinations[i].fd, Interest::writable, static_cast<int>(i)});
       }
     }

@@ -75,6 +75,10 @@ class BYTEPUMP_API Tee {
     detail::Pipe pipe;         // none for the lane fed straight from the main pipe
     std::uint64_t queued = 0;  // bytes in pipe, not yet written
     bool teed = false;         // holds a copy of the current chunk
+    // Splice refused the destination (an O_APPEND file...): bytes go from
+    // the pipe through `copy` by read and write.
+    bool copying = false;
+    detail::CopyBuffer copy;
   };
 
   bool alive(std::size_t i) const noexcept {
@@ -82,6 +86,15 @@ class BYTEPUMP_API Tee {
   }
   bool reading_done() const noexcept;
   Step fail(Status status, int error, Side side) noexcept;
+  // Fills the empty main pipe from the source: bytes now in it, 0 at EOF,
+  // -1 with errno.
+  ssize_t take_chunk(std::size_t want) noexcept;
+  // Moves bytes of `held` (in pipe `from`) on to destination i: bytes
+  // written, 0 when it would block, -1 with errno.
+  ssize_t deliver(std::size_t i, int from, std::uint64_t& held) noexcept;
+  std::uint64_t waiting_in(std::size_t i) const noexcept {
+    return lanes_[i].queued + lanes_[i].copy.pending();
+  }
 
   int src_;
   std::optional<std::uint64_t> length_;
@@ -90,6 +103,8 @@ class BYTEPUMP_API Tee {
   detail::Pipe main_;
   std::uint64_t chunk_ = 0;  // bytes of the current chunk still in the main pipe
   bool src_eof_ = false;
+  bool src_copying_ = false;     // splice refused the source (/proc, /dev/null...)
+  detail::CopyBuffer src_copy_;  // read from the source, not yet in the main pipe
   std::vector<Lane> lanes_;
   std::size_t sink_;  // the lane spliced straight from the main pipe, or none
   std::vector<Wait> waits_;
