@@ -16,7 +16,12 @@ abort "bytepump needs Ruby >= 3.1 (rb_io_descriptor)" unless have_func("rb_io_de
 %w[rb_io_timeout rb_io_closed_p].each { |f| have_func(f, "ruby/io.h") }
 abort "bytepump needs zlib (zlib1g-dev)" unless have_library("z", "crc32", "zlib.h")
 
-$srcs = ["bytepump.cpp"] + Dir[File.join(core, "src", "*.cpp")].map { |f| File.basename(f) }.sort
+# The binding's files (ext/bytepump/*.cpp) and the core's (cpp/src/*.cpp);
+# the binding's are named so no two objects share a name.
+binding = Dir[File.join(__dir__, "*.cpp")].map { |f| File.basename(f) }
+core_srcs = Dir[File.join(core, "src", "*.cpp")].map { |f| File.basename(f) }
+abort "bytepump: #{(binding & core_srcs).join(', ')} in both ext/ and cpp/src/" unless (binding & core_srcs).empty?
+$srcs = (binding + core_srcs).sort
 $VPATH << File.join(core, "src")
 $INCFLAGS << " -I#{File.join(core, 'include')}"
 $CXXFLAGS << " -std=c++17 -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter"
@@ -26,8 +31,8 @@ $CXXFLAGS << " -Werror=deprecated-declarations -Werror=deprecated" if ENV["BYTEP
 
 create_header
 create_makefile("bytepump/bytepump")
-# Every object depends on the core's headers: a class whose layout changed
-# must not be compiled into one object and not the other (rake compile
-# rebuilds only what changed).
-headers = Dir[File.join(core, "include", "**", "*.hpp")]
+# Every object depends on the core's headers and the binding's: a class whose
+# layout changed must not be compiled into one object and not the other
+# (rake compile rebuilds only what changed).
+headers = Dir[File.join(core, "include", "**", "*.hpp")] + Dir[File.join(__dir__, "*.hpp")]
 File.open("Makefile", "a") { |m| m.puts "\n$(OBJS): #{headers.join(' ')}" }
