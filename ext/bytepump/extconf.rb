@@ -18,10 +18,11 @@ abort "bytepump needs zlib (zlib1g-dev)" unless have_library("z", "crc32", "zlib
 
 # The binding's files (ext/bytepump/*.cpp) and the core's (cpp/src/*.cpp);
 # the binding's are named so no two objects share a name.
-binding = Dir[File.join(__dir__, "*.cpp")].map { |f| File.basename(f) }
+binding_srcs = Dir[File.join(__dir__, "*.cpp")].map { |f| File.basename(f) }
 core_srcs = Dir[File.join(core, "src", "*.cpp")].map { |f| File.basename(f) }
-abort "bytepump: #{(binding & core_srcs).join(', ')} in both ext/ and cpp/src/" unless (binding & core_srcs).empty?
-$srcs = (binding + core_srcs).sort
+both = binding_srcs & core_srcs
+abort "bytepump: #{both.join(", ")} in both ext/ and cpp/src/" unless both.empty?
+$srcs = (binding_srcs + core_srcs).sort
 $VPATH << File.join(core, "src")
 $INCFLAGS << " -I#{File.join(core, 'include')}"
 $CXXFLAGS << " -std=c++17 -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter"
