@@ -21,7 +21,7 @@ abort "bytepump needs zlib (zlib1g-dev)" unless have_library("z", "crc32", "zlib
 binding_srcs = Dir[File.join(__dir__, "*.cpp")].map { |f| File.basename(f) }
 core_srcs = Dir[File.join(core, "src", "*.cpp")].map { |f| File.basename(f) }
 both = binding_srcs & core_srcs
-abort "bytepump: #{both.join(", ")} in both ext/ and cpp/src/" unless both.empty?
+abort "bytepump: #{both.join(', ')} in both ext/ and cpp/src/" unless both.empty?
 $srcs = (binding_srcs + core_srcs).sort
 $VPATH << File.join(core, "src")
 $INCFLAGS << " -I#{File.join(core, 'include')}"
