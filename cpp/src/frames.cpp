@@ -13,7 +13,7 @@
 namespace bytepump {
 namespace {
 
-bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+using detail::would_block;
 
 std::string frame_words(const Frame& f) {
   return "channel " + std::to_string(f.channel) + ", length " + std::to_string(f.length);
@@ -28,21 +28,71 @@ enum class Moved : std::uint8_t {
   failed_downstream,  // errno says why
 };
 
+constexpr std::size_t kCopyChunk = 256 * 1024;
+
+// Up to `len` source bytes into the pipe: by splice, or through fb.in once
+// splice refused the source. Bytes now in the pipe, 0 at EOF, -1 with errno.
+ssize_t fill_pipe(int src, const detail::Pipe& pipe, std::size_t len, detail::SpliceFallbacks& fb,
+                  std::uint32_t& left, Result& r) noexcept {
+  if (!fb.src) {
+    ssize_t n = detail::splice_retry(src, nullptr, pipe.write_fd, nullptr, len, SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      left -= static_cast<std::uint32_t>(n);
+      r.bytes_read += static_cast<std::uint64_t>(n);
+    }
+    if (n >= 0 || !detail::splice_unsupported(errno)) return n;
+    if (!fb.in.reserve(kCopyChunk)) return -1;
+    fb.src = true;
+  }
+  if (fb.in.pending() == 0 && left > 0) {
+    ssize_t n = fb.in.fill(src, std::min<std::size_t>(len, left));
+    if (n <= 0) return n;
+    left -= static_cast<std::uint32_t>(n);
+    r.bytes_read += static_cast<std::uint64_t>(n);
+  }
+  return fb.in.drain(pipe.write_fd);
+}
+
+// Pipe bytes on to dst: by splice, or through fb.out once splice refused
+// the destination. Bytes written, or -1 with errno.
+ssize_t drain_pipe(int dst, const detail::Pipe& pipe, std::uint64_t& in_pipe,
+                   detail::SpliceFallbacks& fb) noexcept {
+  if (!fb.dst) {
+    ssize_t n = detail::splice_retry(pipe.read_fd, nullptr, dst, nullptr,
+                                     static_cast<std::size_t>(in_pipe), SPLICE_F_NONBLOCK);
+    if (n > 0) in_pipe -= static_cast<std::uint64_t>(n);
+    if (n == 0) errno = EIO;
+    if (n > 0 || !detail::splice_unsupported(errno)) return n > 0 ? n : -1;
+    if (!fb.out.reserve(kCopyChunk)) return -1;
+    fb.dst = true;
+  }
+  if (fb.out.pending() == 0) {
+    ssize_t n = fb.out.fill(pipe.read_fd, static_cast<std::size_t>(in_pipe));
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      return -1;
+    }
+    in_pipe -= static_cast<std::uint64_t>(n);
+  }
+  ssize_t n = fb.out.drain(dst);
+  if (n == 0) errno = EIO;
+  return n > 0 ? n : -1;
+}
+
 // A payload's bytes, exactly: `left` more from src into `pipe`, and all of
-// the pipe into dst, nonblocking. The one copy of this loop for the reader
-// and the writer; counts go into r.
+// the pipe into dst, nonblocking, by splice or (for fds splice refuses)
+// read and write. The one copy of this loop for the reader and the writer;
+// counts go into r.
 Moved splice_exactly(int src, int dst, const detail::Pipe& pipe, std::uint32_t& left,
-                     std::uint64_t& in_pipe, Result& r) noexcept {
+                     std::uint64_t& in_pipe, detail::SpliceFallbacks& fb, Result& r) noexcept {
   for (;;) {
     bool src_ended = false;
-    if (left > 0 && in_pipe < pipe.capacity) {
-      std::size_t len = std::min<std::uint64_t>(left, pipe.capacity - in_pipe);
-      ssize_t n =
-          detail::splice_retry(src, nullptr, pipe.write_fd, nullptr, len, SPLICE_F_NONBLOCK);
+    if ((left > 0 || fb.in.pending() > 0) && in_pipe < pipe.capacity) {
+      std::size_t len = static_cast<std::size_t>(pipe.capacity - in_pipe);
+      if (!fb.src) len = std::min<std::size_t>(len, left);
+      ssize_t n = fill_pipe(src, pipe, len, fb, left, r);
       if (n > 0) {
-        left -= static_cast<std::uint32_t>(n);
         in_pipe += static_cast<std::uint64_t>(n);
-        r.bytes_read += static_cast<std::uint64_t>(n);
         continue;
       }
       if (n == 0) {
@@ -50,21 +100,21 @@ Moved splice_exactly(int src, int dst, const detail::Pipe& pipe, std::uint32_t& 
       } else if (!would_block(errno)) {
         return Moved::failed_upstream;
       }
-      if (in_pipe == 0) return src_ended ? Moved::source_ended : Moved::wait_upstream;
+      if (in_pipe == 0 && fb.out.pending() == 0) {
+        if (src_ended) return Moved::source_ended;
+        if (fb.in.pending() == 0) return Moved::wait_upstream;
+      }
     }
-    if (in_pipe > 0) {
-      ssize_t n = detail::splice_retry(pipe.read_fd, nullptr, dst, nullptr,
-                                       static_cast<std::size_t>(in_pipe), SPLICE_F_NONBLOCK);
+    if (in_pipe > 0 || fb.out.pending() > 0) {
+      ssize_t n = drain_pipe(dst, pipe, in_pipe, fb);
       if (n > 0) {
-        in_pipe -= static_cast<std::uint64_t>(n);
         r.bytes_written += static_cast<std::uint64_t>(n);
         continue;
       }
-      if (n < 0 && would_block(errno)) return Moved::wait_downstream;
-      if (n == 0) errno = EIO;
+      if (would_block(errno)) return Moved::wait_downstream;
       return Moved::failed_downstream;
     }
-    if (left == 0) return Moved::all;
+    if (left == 0 && fb.in.pending() == 0) return Moved::all;
   }
 }
 
@@ -164,6 +214,8 @@ void FrameReader::deliver_to(int fd) noexcept {
   if (status_ != FrameStatus::header) return;
   dst_ = fd >= 0 ? fd : detail::dev_null();
   if (fd >= 0) dst_nb_.prepare(fd);
+  fallbacks_.dst = false;  // a new route: splice is tried first again
+  fallbacks_.out.clear();
   in_payload_ = true;
   left_ = frame_.length;
   status_ = FrameStatus::running;
@@ -225,7 +277,7 @@ Step FrameReader::step() noexcept {
     pipe_ = detail::acquire_pipe(pipe_size_);
     if (!pipe_.valid()) return end(FrameStatus::error, errno, Side::none);
   }
-  Outcome o = outcome(splice_exactly(src_, dst_, pipe_, left_, in_pipe_, result_));
+  Outcome o = outcome(splice_exactly(src_, dst_, pipe_, left_, in_pipe_, fallbacks_, result_));
   return o.wait ? wait_for(o.side) : end(o.status, o.error, o.side);
 }
 
@@ -281,6 +333,8 @@ bool FrameWriter::begin(std::uint16_t channel, std::uint32_t length, int src_fd)
   if (!start(channel, length)) return false;
   src_ = src_fd;
   src_nb_.prepare(src_fd);
+  fallbacks_.src = false;  // a new source: splice is tried first again
+  fallbacks_.in.clear();
   payload_ = {};
   return true;
 }
@@ -350,7 +404,7 @@ Step FrameWriter::step() noexcept {
     pipe_ = detail::acquire_pipe(pipe_size_);
     if (!pipe_.valid()) return end(FrameStatus::error, errno, Side::none);
   }
-  Outcome o = outcome(splice_exactly(src_, dst_, pipe_, left_, in_pipe_, result_));
+  Outcome o = outcome(splice_exactly(src_, dst_, pipe_, left_, in_pipe_, fallbacks_, result_));
   return o.wait ? wait_for(o.side) : end(o.status, o.error, o.side);
 }
 

@@ -101,6 +101,7 @@ class BYTEPUMP_API FrameReader {
   Route route_;
   std::size_t pipe_size_;
   detail::Pipe pipe_;
+  detail::SpliceFallbacks fallbacks_;  // the path of the frame under way
   unsigned char header_[kFrameHeaderSize] = {};
   std::size_t header_len_ = 0;
   bool in_payload_ = false;
@@ -162,6 +163,7 @@ class BYTEPUMP_API FrameWriter {
   detail::NonblockingFd src_nb_;  // the payload source of the frame under way
   std::size_t pipe_size_;
   detail::Pipe pipe_;
+  detail::SpliceFallbacks fallbacks_;  // the path of the frame under way
   unsigned char header_[kFrameHeaderSize] = {};
   std::size_t header_off_ = 0;
   int src_ = -1;

@@ -73,6 +73,18 @@ class CopyBuffer {
   std::size_t len_ = 0;
 };
 
+// A path through one pipe of ours (src -> pipe -> dst) whose ends fall
+// back to read/write one by one when splice refuses them: `in` holds what
+// was read from the source and not yet written into the pipe, `out` what
+// was read from the pipe and not yet written to the destination.
+struct SpliceFallbacks {
+  bool src = false;
+  bool dst = false;
+  CopyBuffer in;
+  CopyBuffer out;
+  std::size_t pending() const noexcept { return in.pending() + out.pending(); }
+};
+
 }  // namespace bytepump::detail
 
 #endif  // BYTEPUMP_DETAIL_STEP_RULES_HPP_
