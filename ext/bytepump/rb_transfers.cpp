@@ -39,10 +39,8 @@ struct Outcome {
   http::ParseError parse_error = http::ParseError::none;
 };
 
-void stalled(Pump& m, Side side) {
-  m.abort(side == Side::upstream ? Status::timeout_upstream : Status::timeout_downstream);
-}
-void stalled(HttpBody& m, Side side) {
+template <typename Machine>
+void stalled(Machine& m, Side side) {
   m.abort(side == Side::upstream ? Status::timeout_upstream : Status::timeout_downstream);
 }
 
@@ -162,7 +160,7 @@ void run(const Args& a, VALUE src, VALUE dst, VALUE prefix, Outcome& out) {
   t->adapter.clock = StallClock(o.upstream_timeout, o.downstream_timeout);
   t->adapter.upstream_io = src;
   t->adapter.downstream_io = dst;
-  t->adapter.on_stall = stalled;
+  t->adapter.on_stall = stalled<Machine>;
   ensure(transfer_body<Machine>, transfer_cleanup<Machine>, t);
 }
 
