@@ -1,4 +1,4 @@
-#include "bytepump/body_decoder.hpp"
+#include "bytepump/http/body_decoder.hpp"
 
 #include <gtest/gtest.h>
 #include <zlib.h>

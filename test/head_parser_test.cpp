@@ -1,4 +1,4 @@
-#include "bytepump/head_parser.hpp"
+#include "bytepump/http/head_parser.hpp"
 
 #include <gtest/gtest.h>
 

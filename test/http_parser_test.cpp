@@ -1,5 +1,3 @@
-#include "bytepump/http_parser.hpp"
-
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -8,6 +6,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "bytepump/http/parser.hpp"
 
 namespace bytepump::http {
 namespace {

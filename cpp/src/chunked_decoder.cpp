@@ -1,4 +1,4 @@
-#include "bytepump/chunked_decoder.hpp"
+#include "bytepump/http/chunked_decoder.hpp"
 
 #include <algorithm>
 

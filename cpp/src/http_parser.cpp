@@ -1,4 +1,4 @@
-#include "bytepump/http_parser.hpp"
+#include "bytepump/http/parser.hpp"
 
 namespace bytepump::http {
 namespace {

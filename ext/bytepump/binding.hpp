@@ -33,9 +33,9 @@
 #include <optional>
 #include <vector>
 
-#include "bytepump/body_decoder.hpp"
 #include "bytepump/head_scanner.hpp"
-#include "bytepump/http_parser.hpp"
+#include "bytepump/http/body_decoder.hpp"
+#include "bytepump/http/parser.hpp"
 #include "bytepump/pump.hpp"
 #include "extconf.h"
 

@@ -10,8 +10,8 @@
 // fields: [minor_version, status, reason, [[name, value], ...], framing,
 // length, framing_error] (head_fields in rb_io.cpp).
 #include "binding.hpp"
-#include "bytepump/head_parser.hpp"
 #include "bytepump/head_scanner.hpp"
+#include "bytepump/http/head_parser.hpp"
 #include "driver.hpp"
 
 namespace bytepump::rb {

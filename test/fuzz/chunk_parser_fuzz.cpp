@@ -1,6 +1,6 @@
 // The chunk-size line, chunk-end and trailer parsers over arbitrary bytes:
 // no read past the input, and what they consume lies within it.
-#include "bytepump/http_parser.hpp"
+#include "bytepump/http/parser.hpp"
 #include "fuzz_util.hpp"
 
 namespace http = bytepump::http;

@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include "bytepump/body_decoder.hpp"
-#include "bytepump/chunked_decoder.hpp"
+#include "bytepump/http/body_decoder.hpp"
+#include "bytepump/http/chunked_decoder.hpp"
 #include "fuzz_util.hpp"
 
 using bytepump::BodyError;

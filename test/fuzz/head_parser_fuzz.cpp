@@ -3,8 +3,8 @@
 // whole or grown piece by piece.
 #include <string>
 
-#include "bytepump/head_parser.hpp"
-#include "bytepump/http_parser.hpp"
+#include "bytepump/http/head_parser.hpp"
+#include "bytepump/http/parser.hpp"
 #include "fuzz_util.hpp"
 
 using bytepump::http::HeadParser;

@@ -6,8 +6,8 @@
 
 #include <string>
 
-#include "bytepump/head_parser.hpp"
 #include "bytepump/head_scanner.hpp"
+#include "bytepump/http/head_parser.hpp"
 #include "fuzz_util.hpp"
 
 using bytepump::HeadScanner;

@@ -7,12 +7,12 @@
 #include <optional>
 #include <string_view>
 
-#include "bytepump/body_decoder.hpp"
-#include "bytepump/chunked_decoder.hpp"
 #include "bytepump/detail/peek.hpp"
 #include "bytepump/detail/step_rules.hpp"
 #include "bytepump/export.hpp"
-#include "bytepump/http_parser.hpp"
+#include "bytepump/http/body_decoder.hpp"
+#include "bytepump/http/chunked_decoder.hpp"
+#include "bytepump/http/parser.hpp"
 #include "bytepump/pump.hpp"
 
 namespace bytepump {

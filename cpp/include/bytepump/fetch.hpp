@@ -8,11 +8,11 @@
 #include <string>
 #include <string_view>
 
-#include "bytepump/body_decoder.hpp"
-#include "bytepump/head_parser.hpp"
 #include "bytepump/head_scanner.hpp"
+#include "bytepump/http/body_decoder.hpp"
+#include "bytepump/http/head_parser.hpp"
+#include "bytepump/http/parser.hpp"
 #include "bytepump/http_body.hpp"
-#include "bytepump/http_parser.hpp"
 #include "bytepump/pump.hpp"
 
 namespace bytepump {

@@ -12,8 +12,8 @@
 #include "bytepump/detail/peek.hpp"
 #include "bytepump/detail/step_rules.hpp"
 #include "bytepump/export.hpp"
-#include "bytepump/head_parser.hpp"
-#include "bytepump/http_parser.hpp"
+#include "bytepump/http/head_parser.hpp"
+#include "bytepump/http/parser.hpp"
 #include "bytepump/pump.hpp"
 
 namespace bytepump {

@@ -5,10 +5,10 @@
 #include <cstdint>
 #include <optional>
 
-#include "bytepump/body_decoder.hpp"
 #include "bytepump/chunked.hpp"
 #include "bytepump/export.hpp"
-#include "bytepump/http_parser.hpp"
+#include "bytepump/http/body_decoder.hpp"
+#include "bytepump/http/parser.hpp"
 #include "bytepump/pump.hpp"
 
 namespace bytepump {
