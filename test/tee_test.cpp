@@ -325,6 +325,27 @@ TEST(Tee, ProcFilesAndDevNullAreReadByTheFallback) {
   ::close(null);
 }
 
+// A Tee reads TeeOptions; a Pump's Options still converts (0.1 only), with
+// every field a Tee reads.
+TEST(TeeOptions, HoldWhatATeeReadsAndConvertFromAPumpsOptions) {
+  Options o;
+  o.timeout(3s);
+  o.length = 5;
+  o.pipe_size = 1 << 16;
+  o.step_budget = 1 << 12;
+  TeeOptions t = o;
+  EXPECT_EQ(t.upstream_timeout, std::chrono::nanoseconds(3s));
+  EXPECT_EQ(t.downstream_timeout, std::chrono::nanoseconds(3s));
+  EXPECT_EQ(t.length, std::optional<std::uint64_t>(5));
+  EXPECT_EQ(t.pipe_size, std::size_t{1} << 16);
+  EXPECT_EQ(t.step_budget, std::size_t{1} << 12);
+  Feeder src(pattern(100));
+  Reader dst(test::unix_pair());
+  TeeResult r = tee(src.pair.ours, {dst.pair.ours}, TeeOptions().timeout(10s));
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(dst.close(), pattern(100));
+}
+
 TEST(Tee, NoDestinationIsAnError) {
   FdPair src = test::unix_pair();
   TeeResult r = tee(src.ours, {});

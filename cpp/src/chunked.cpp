@@ -177,6 +177,8 @@ Step ChunkedBody::step() noexcept {
   return Step{};
 }
 
-void pump_chunked(ChunkedBody& body, const Options& options) { detail::run_to_end(body, options); }
+void pump_chunked(ChunkedBody& body, const DriveOptions& options) {
+  detail::run_to_end(body, options);
+}
 
 }  // namespace bytepump

@@ -411,7 +411,7 @@ Step FrameWriter::step() noexcept {
 namespace {
 
 template <typename Machine>
-FrameStatus drive_frame(Machine& m, const Options& options) {
+FrameStatus drive_frame(Machine& m, const DriveOptions& options) {
   SigpipeGuard sigpipe;
   auto how = detail::drive(m, options.upstream_timeout, options.downstream_timeout,
                            options.canceller, [](std::uint64_t) {});
@@ -435,11 +435,11 @@ FrameStatus drive_frame(Machine& m, const Options& options) {
 
 }  // namespace
 
-FrameStatus read_frame(FrameReader& reader, const Options& options) {
+FrameStatus read_frame(FrameReader& reader, const DriveOptions& options) {
   return drive_frame(reader, options);
 }
 
-FrameStatus write_frame(FrameWriter& writer, const Options& options) {
+FrameStatus write_frame(FrameWriter& writer, const DriveOptions& options) {
   return drive_frame(writer, options);
 }
 

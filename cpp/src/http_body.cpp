@@ -93,7 +93,7 @@ std::size_t HttpBody::prefix_left() const noexcept {
   return chunked_ ? chunked_->prefix_left() : prefix_beyond_;
 }
 
-void pump_body(HttpBody& body, const Options& options) {
+void pump_body(HttpBody& body, const DriveOptions& options) {
   detail::run_to_end(body, options);
   body.finish();
 }

@@ -32,7 +32,7 @@ bool TeeResult::ok() const noexcept {
   return true;
 }
 
-Tee::Tee(int src_fd, const std::vector<int>& dst_fds, const Options& options)
+Tee::Tee(int src_fd, const std::vector<int>& dst_fds, const TeeOptions& options)
     : src_(src_fd),
       length_(options.length),
       pipe_size_(options.pipe_size),
@@ -363,7 +363,7 @@ std::optional<Clock::time_point> TeeClock::check(Tee& tee, Clock::time_point now
   return deadline;
 }
 
-TeeResult tee(int src_fd, const std::vector<int>& dst_fds, const Options& options) {
+TeeResult tee(int src_fd, const std::vector<int>& dst_fds, const TeeOptions& options) {
   SigpipeGuard sigpipe;
   Tee t(src_fd, dst_fds, options);
   TeeClock clock(options.upstream_timeout, options.downstream_timeout, dst_fds.size());

@@ -136,7 +136,7 @@ VALUE Bytepump_Native_tee(VALUE, VALUE src, VALUE dsts, VALUE upstream_timeout,
       if (dst_fds.back() < 0) err = errno;
     }
     if (!err) {
-      Options o;
+      TeeOptions o;
       if (has_length) o.length = limit;
       c->adapter.tee = new Tee(src_fd, dst_fds, o);
       std::vector<std::optional<std::chrono::nanoseconds>> downstream;

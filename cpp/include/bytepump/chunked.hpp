@@ -84,7 +84,7 @@ class BYTEPUMP_API ChunkedBody {
 
 // Runs a ChunkedBody to the end, waiting with poll(); honours the stall
 // timeouts, canceller and progress callback of `options`.
-BYTEPUMP_API void pump_chunked(ChunkedBody& body, const Options& options = {});
+BYTEPUMP_API void pump_chunked(ChunkedBody& body, const DriveOptions& options = {});
 
 }  // namespace bytepump
 

@@ -180,11 +180,11 @@ class BYTEPUMP_API FrameWriter {
 };
 
 // Blocking drivers: step until the reader or writer is done, waiting with
-// ppoll under the stall timeouts and canceller of `options` (the rest of
-// Options is unused), SIGPIPE blocked meanwhile. A stall or cancel ends it
+// ppoll under the stall timeouts and canceller of `options`, SIGPIPE blocked
+// meanwhile. A stall or cancel ends it
 // with status error and ETIMEDOUT or ECANCELED. Returns status().
-BYTEPUMP_API FrameStatus read_frame(FrameReader& reader, const Options& options = {});
-BYTEPUMP_API FrameStatus write_frame(FrameWriter& writer, const Options& options = {});
+BYTEPUMP_API FrameStatus read_frame(FrameReader& reader, const DriveOptions& options = {});
+BYTEPUMP_API FrameStatus write_frame(FrameWriter& writer, const DriveOptions& options = {});
 
 }  // namespace bytepump
 

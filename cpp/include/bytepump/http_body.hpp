@@ -58,7 +58,7 @@ class BYTEPUMP_API HttpBody {
 
 // Runs an HttpBody to the end, waiting with poll(); honours the stall
 // timeouts, canceller and progress callback of `options`.
-BYTEPUMP_API void pump_body(HttpBody& body, const Options& options = {});
+BYTEPUMP_API void pump_body(HttpBody& body, const DriveOptions& options = {});
 
 }  // namespace bytepump
 

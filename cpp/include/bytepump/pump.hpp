@@ -62,20 +62,32 @@ struct Result {
   bool ok() const noexcept { return status == Status::done; }
 };
 
-struct Options {
+// What a blocking driver reads (pump(), tee(), read_frame(), write_frame(),
+// pump_body(), pump_chunked()): the stall timeouts, progress and cancel.
+struct DriveOptions {
+  // Stall timeouts: how long a side may make no progress.
+  std::optional<std::chrono::nanoseconds> upstream_timeout;
+  std::optional<std::chrono::nanoseconds> downstream_timeout;
+  // Called with the bytes newly moved (written; a tee: read), between steps.
+  std::function<void(std::uint64_t)> progress;
+  // Ends the drive promptly from another thread.
+  const Canceller* canceller = nullptr;
+
+  // Sets both stall timeouts.
+  DriveOptions& timeout(std::chrono::nanoseconds t) {
+    upstream_timeout = downstream_timeout = t;
+    return *this;
+  }
+};
+
+// A Pump's options, and its blocking driver's.
+struct Options : DriveOptions {
   // Stop after this many bytes (prefix included); unset means until EOF.
   std::optional<std::uint64_t> length;
   // Read a regular-file source from this offset, leaving its position alone.
   // Without it a regular file is read from its current position, which ends
   // right after the last byte delivered.
   std::optional<std::uint64_t> offset;
-  // Stall timeouts: how long a side may make no progress (pump() only).
-  std::optional<std::chrono::nanoseconds> upstream_timeout;
-  std::optional<std::chrono::nanoseconds> downstream_timeout;
-  // Called by pump() with the bytes newly written, between steps.
-  std::function<void(std::uint64_t)> progress;
-  // Ends pump() promptly from another thread.
-  const Canceller* canceller = nullptr;
   // Requested size of the intermediate pipe (best effort).
   std::size_t pipe_size = std::size_t{1} << 20;
   // Bytes delivered before any from the source (e.g. data a caller already
@@ -102,7 +114,7 @@ struct Options {
 
   // Sets both stall timeouts.
   Options& timeout(std::chrono::nanoseconds t) {
-    upstream_timeout = downstream_timeout = t;
+    DriveOptions::timeout(t);
     return *this;
   }
 };

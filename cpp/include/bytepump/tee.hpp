@@ -37,6 +37,27 @@ struct TeeResult {
   bool ok() const noexcept;
 };
 
+// A Tee's options, and its blocking driver's (progress: bytes read).
+struct TeeOptions : DriveOptions {
+  // Stop after this many bytes; unset means until EOF.
+  std::optional<std::uint64_t> length;
+  // Requested size of the pipes (best effort).
+  std::size_t pipe_size = std::size_t{1} << 20;
+  // A step() returns Kind::more after moving this many bytes.
+  std::size_t step_budget = std::size_t{8} << 20;
+
+  TeeOptions() = default;
+  // The fields a Tee reads from a Pump's Options (0.1 took those; this
+  // conversion goes in 0.2).
+  TeeOptions(const Options& o)  // NOLINT(google-explicit-constructor)
+      : DriveOptions(o), length(o.length), pipe_size(o.pipe_size), step_budget(o.step_budget) {}
+
+  TeeOptions& timeout(std::chrono::nanoseconds t) {
+    DriveOptions::timeout(t);
+    return *this;
+  }
+};
+
 // One source to several destinations, every destination getting every
 // byte. The source is spliced into a pipe; each chunk is copied with tee(2)
 // into a pipe of each destination but the last, and spliced from the main
@@ -55,7 +76,7 @@ class BYTEPUMP_API Tee {
     int destination;  // index into destinations, or -1 for the source
   };
 
-  Tee(int src_fd, const std::vector<int>& dst_fds, const Options& options = {});
+  Tee(int src_fd, const std::vector<int>& dst_fds, const TeeOptions& options = {});
   ~Tee();
   Tee(const Tee&) = delete;
   Tee& operator=(const Tee&) = delete;
@@ -154,7 +175,7 @@ class BYTEPUMP_API TeeClock {
 // Moves src to every destination until EOF or `length`, waiting with ppoll,
 // with the stall timeouts, canceller and progress (bytes read) of `options`.
 BYTEPUMP_API TeeResult tee(int src_fd, const std::vector<int>& dst_fds,
-                           const Options& options = {});
+                           const TeeOptions& options = {});
 
 }  // namespace bytepump
 

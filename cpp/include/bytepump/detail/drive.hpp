@@ -87,7 +87,7 @@ DriveEnd drive(Machine& machine, std::optional<std::chrono::nanoseconds> upstrea
 // canceller, progress callback) with SIGPIPE blocked, and ends it with the
 // matching status when the drive stopped it early.
 template <typename Machine>
-void run_to_end(Machine& machine, const Options& options) {
+void run_to_end(Machine& machine, const DriveOptions& options) {
   SigpipeGuard sigpipe;
   auto end = drive(machine, options.upstream_timeout, options.downstream_timeout, options.canceller,
                    [&](std::uint64_t delta) {
