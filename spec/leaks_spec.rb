@@ -58,7 +58,9 @@ RSpec.describe "leaks across raising calls", :slow, deadline: 300 do
     lib = File.expand_path("../lib", __dir__)
     env = { "LD_PRELOAD" => liblsan, "LSAN_OPTIONS" => "exitcode=0:fast_unwind_on_malloc=0" }
     out, err, status = Open3.capture3(env, RbConfig.ruby, "-I#{lib}", "-e", script)
-    skip "LeakSanitizer cannot run here: #{err[/LeakSanitizer has encountered.*/]}" if err.include?("LeakSanitizer has encountered")
+    if err.include?("LeakSanitizer has encountered")
+      skip "LeakSanitizer cannot run here: #{err[/LeakSanitizer has encountered.*/]}"
+    end
     expect([status.success?, out]).to eq([true, "ran\n"]), err[-2000..]
     ours = err.split(/^(?=(?:Direct|Indirect) leak)/).select do |report|
       report.match?(/operator new|std::/) && report.include?("ext/bytepump/")
