@@ -9,6 +9,7 @@
 #include <limits>
 #include <utility>
 
+#include "bytepump/detail/drive.hpp"
 #include "bytepump/detail/syscalls.hpp"
 #include "bytepump/sigpipe.hpp"
 
@@ -367,40 +368,14 @@ TeeResult tee(int src_fd, const std::vector<int>& dst_fds, const TeeOptions& opt
   SigpipeGuard sigpipe;
   Tee t(src_fd, dst_fds, options);
   TeeClock clock(options.upstream_timeout, options.downstream_timeout, dst_fds.size());
-  std::vector<pollfd> fds;
-  for (;;) {
-    Step s = t.step();
-    Clock::time_point now = Clock::now();
-    std::uint64_t fresh = clock.progress(t.result(), now);
-    if (fresh > 0 && options.progress) options.progress(fresh);
-    if (s.kind == Step::Kind::done) break;
-    if (options.canceller && options.canceller->cancelled()) {
-      t.abort(Status::cancelled);
-      break;
-    }
-    if (s.kind == Step::Kind::more) continue;
-    auto deadline = clock.check(t, now);
-    if (t.result().status != Status::running) break;
-    if (deadline && *deadline <= now) continue;
-    fds.clear();
-    for (const Tee::Wait& w : t.waits()) {
-      fds.push_back(
-          {w.fd, static_cast<short>(w.interest == Interest::readable ? POLLIN : POLLOUT), 0});
-    }
-    if (options.canceller) fds.push_back({options.canceller->fd(), POLLIN, 0});
-    timespec ts;
-    timespec* tsp = nullptr;
-    if (deadline) {
-      auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline - now).count();
-      ts.tv_sec = static_cast<time_t>(left / 1000000000);
-      ts.tv_nsec = static_cast<long>(left % 1000000000);
-      tsp = &ts;
-    }
-    if (::ppoll(fds.data(), fds.size(), tsp, nullptr) < 0 && errno != EINTR) {
-      t.abort(Status::error, errno);
-      break;
-    }
-  }
+  detail::TeePlan plan;
+  plan.tee = &t;
+  plan.clock = &clock;
+  auto end = detail::drive(plan, options.canceller, [&](std::uint64_t read) {
+    if (options.progress) options.progress(read);
+  });
+  if (end == detail::DriveEnd::cancelled) t.abort(Status::cancelled);
+  if (end == detail::DriveEnd::poll_failed) t.abort(Status::error, errno);
   return t.result();
 }
 

@@ -31,6 +31,7 @@
 
 #include "binding.hpp"
 #include "bytepump/canceller.hpp"
+#include "bytepump/detail/drive.hpp"
 #include "bytepump/pump.hpp"
 
 namespace bytepump::rb {
@@ -48,57 +49,16 @@ struct SchedulerWaits {
   void settle();
 };
 
-// Adds a pollfd; a vector that cannot grow (out of memory) stays as it was
-// and the wait is a slice on what it holds.
-inline void add_poll(std::vector<pollfd>& fds, int fd, Interest interest) noexcept {
-  try {
-    fds.push_back({fd, static_cast<short>(interest == Interest::readable ? POLLIN : POLLOUT), 0});
-  } catch (...) {
-  }
-}
+using detail::add_poll;
+using detail::Plan;
 
-// What the driver asks of the machine after a step that waits.
-struct Plan {
-  enum class Kind : std::uint8_t {
-    wait,     // wait on the step's fds for at most `left` (nullopt: no limit)
-    again,    // step again at once (the clock ended or changed the machine)
-    stalled,  // `side` stalled past its timeout; the caller decides
-  };
-  Kind kind = Kind::wait;
-  std::optional<std::chrono::nanoseconds> left;
-  Side side = Side::none;
-};
-
-// The adapter for the one-fd machines (Pump, HttpBody, HeadScanner,
-// FrameReader, FrameWriter): Pump's stall clock, a wait on the step's fd
-// (and also_fd), the two IOs it moves between. A stall ends the machine
-// through `on_stall` unless it is null (the frame machines decide).
+// The core's adapters (detail/drive.hpp), with what the binding adds: the
+// IO a Ruby-side wait watches, and the check that every IO is still open.
 template <typename Machine>
-struct OneFd {
-  Machine* machine;
-  StallClock clock{std::nullopt, std::nullopt};
-  VALUE upstream_io;
-  VALUE downstream_io;  // Qnil for a machine with one fd
-  void (*on_stall)(Machine&, Side) = nullptr;
-  std::vector<pollfd> fds;
+struct OneFd : detail::OneFdPlan<Machine> {
+  VALUE upstream_io = Qnil;
+  VALUE downstream_io = Qnil;  // Qnil for a machine with one fd
 
-  Step step() noexcept { return machine->step(); }
-  Plan plan(const Step& s, Clock::time_point now) noexcept {
-    auto left = clock.remaining(machine->result(), s.side, now);
-    if (left && left->count() <= 0) {
-      if (!on_stall) return {Plan::Kind::stalled, std::nullopt, s.side};
-      on_stall(*machine, s.side);
-      return {Plan::Kind::again, std::nullopt, s.side};
-    }
-    return {Plan::Kind::wait, left, s.side};
-  }
-  std::vector<pollfd>& polls(const Step& s) noexcept {
-    fds.clear();
-    add_poll(fds, s.fd, s.interest);
-    if (s.also_fd >= 0) add_poll(fds, s.also_fd, s.also_interest);
-    return fds;
-  }
-  std::uint64_t progress() const noexcept { return machine->result().bytes_written; }
   VALUE wait_io(const Step& s) const noexcept {
     return s.side == Side::upstream ? upstream_io : downstream_io;
   }

@@ -13,36 +13,11 @@ namespace {
 
 VALUE sym_downstream_timeout;
 
-// The driver's adapter for a Tee: any of its waits may end a wait; the
-// clock ends it or drops destinations itself.
-struct TeeFds {
-  Tee* tee = nullptr;
-  TeeClock* clock = nullptr;
+// The core's adapter for a Tee, with what the binding adds.
+struct TeeFds : detail::TeePlan {
   VALUE src = Qnil;
   VALUE dsts = Qnil;  // Array of write IOs
-  std::vector<pollfd> fds;
 
-  Step step() noexcept { return tee->step(); }
-  Plan plan(const Step&, Clock::time_point now) noexcept {
-    try {
-      clock->progress(tee->result(), now);
-      auto deadline = clock->check(*tee, now);
-      if (tee->result().status != Status::running || (deadline && *deadline <= now)) {
-        return {Plan::Kind::again, std::nullopt, Side::none};
-      }
-      if (!deadline) return {Plan::Kind::wait, std::nullopt, Side::none};
-      return {Plan::Kind::wait, *deadline - now, Side::none};
-    } catch (...) {
-      tee->abort(Status::error, ENOMEM);
-      return {Plan::Kind::again, std::nullopt, Side::none};
-    }
-  }
-  std::vector<pollfd>& polls(const Step&) noexcept {
-    fds.clear();
-    for (const Tee::Wait& w : tee->waits()) add_poll(fds, w.fd, w.interest);
-    return fds;
-  }
-  std::uint64_t progress() const noexcept { return tee->result().bytes_read; }
   VALUE wait_io(const Step&) const noexcept {
     if (tee->waits().empty()) return src;
     const Tee::Wait& first = tee->waits().front();
