@@ -3,7 +3,7 @@
 require "zlib"
 
 # One body core for every path: the same response through the splice path
-# (http:// into a pipe: HttpBody), the copying path (http:// into a StringIO:
+# (http:// into a pipe: BodyPump), the copying path (http:// into a StringIO:
 # BodyDecoder) and the TLS path (https:// into a pipe: BodyDecoder over the
 # bytes OpenSSL hands Ruby) must give the same bytes, the same count, the same
 # CRC, and the same exception with the same message.

@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "bytepump/body_pump.hpp"
 #include "bytepump/frames.hpp"
-#include "bytepump/http_body.hpp"
 #include "bytepump/pump.hpp"
 #include "bytepump/sigpipe.hpp"
 #include "bytepump/tee.hpp"
@@ -95,7 +95,7 @@ Outcome run_body(int src, int dst, const Options& o, http::Framing::Kind kind, s
   http::Framing f;
   f.kind = kind;
   f.length = size;
-  HttpBody body(src, dst, f, o);
+  BodyPump body(src, dst, f, o);
   pump_body(body, o);
   return {body.result().status, body.result().bytes_written};
 }

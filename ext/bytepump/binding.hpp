@@ -33,7 +33,7 @@
 #include <optional>
 #include <vector>
 
-#include "bytepump/head_scanner.hpp"
+#include "bytepump/head_reader.hpp"
 #include "bytepump/http/body_decoder.hpp"
 #include "bytepump/http/parser.hpp"
 #include "bytepump/pump.hpp"

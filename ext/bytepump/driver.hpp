@@ -1,5 +1,5 @@
-// The one driving loop of the binding: every machine (Pump, HttpBody,
-// HeadScanner, the frame machines, Tee) is stepped and waited on here.
+// The one driving loop of the binding: every machine (Pump, BodyPump,
+// HeadReader, the frame machines, Tee) is stepped and waited on here.
 //
 // Its inputs: an adapter around the machine (below), and the wait policy,
 // chosen per call. Without a Fiber scheduler the machine is stepped and

@@ -1,4 +1,4 @@
-// HTTP response heads: scanned off an IO's fd (HeadScanner, driven like any
+// HTTP response heads: scanned off an IO's fd (HeadReader, driven like any
 // machine), or parsed from bytes Ruby read (HeadParser, for the https path,
 // with the very limits and errors of skip_headers). Entry points:
 //   Native.skip_headers(io, limit, max_headers, timeout)
@@ -10,7 +10,7 @@
 // fields: [minor_version, status, reason, [[name, value], ...], framing,
 // length, framing_error] (head_fields in rb_io.cpp).
 #include "binding.hpp"
-#include "bytepump/head_scanner.hpp"
+#include "bytepump/head_reader.hpp"
 #include "bytepump/http/head_parser.hpp"
 #include "driver.hpp"
 
@@ -32,8 +32,8 @@ struct ScanOut {
 
 struct Scan {
   Fds fds;
-  HeadScanner* scanner = nullptr;
-  OneFd<HeadScanner> adapter{};
+  HeadReader* scanner = nullptr;
+  OneFd<HeadReader> adapter{};
   Canceller* wake = nullptr;
   VALUE io = Qnil;
   // Read-ahead the scanner did not take: the last `read_ahead_left` bytes
@@ -43,21 +43,21 @@ struct Scan {
   ScanOut* out = nullptr;
 };
 
-void scan_stalled(HeadScanner& m, Side) { m.abort(ScanStatus::timeout); }
+void scan_stalled(HeadReader& m, Side) { m.abort(ScanStatus::timeout); }
 
 // Returns the head's fields (views into the scanner's buffer are made
 // Ruby strings while it lives), or nil.
 VALUE scan_body(Scan* s) {
   give_back(s->io, s->read_ahead, s->read_ahead_left);
   drive(s->adapter, s->wake, false);
-  const HeadScanner& m = *s->scanner;
+  const HeadReader& m = *s->scanner;
   if (m.status() != ScanStatus::done) return Qnil;
   return head_fields(m.response(), m.headers(), m.num_headers());
 }
 
 VALUE scan_cleanup(Scan* s) {
   if (s->scanner) {
-    HeadScanner& m = *s->scanner;
+    HeadReader& m = *s->scanner;
     if (m.status() == ScanStatus::running) m.abort(ScanStatus::cancelled);
     ScanOut& out = *s->out;
     out.status = m.status();
@@ -99,7 +99,7 @@ VALUE Bytepump_Native_skip_headers(VALUE, VALUE io, VALUE limit, VALUE max_heade
     scan_cleanup(s);
     rb_syserr_fail(err, "skip_headers: dup");
   }
-  s->scanner = new (std::nothrow) HeadScanner(fd, limits);
+  s->scanner = new (std::nothrow) HeadReader(fd, limits);
   if (!s->scanner) {
     scan_cleanup(s);
     rb_raise(rb_eNoMemError, "bytepump: cannot allocate a head scanner");

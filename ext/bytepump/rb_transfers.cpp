@@ -1,4 +1,4 @@
-// Transfers between two IOs: Pump, or HttpBody for an HTTP body's framing.
+// Transfers between two IOs: Pump, or BodyPump for an HTTP body's framing.
 // Entry points:
 //   Native.pump(src, dst, options) { |bytes| } => Bytepump::Result
 //   Native.splice(src, dst, timeout, length, offset) { |bytes| }
@@ -8,7 +8,7 @@
 #include <type_traits>
 
 #include "binding.hpp"
-#include "bytepump/http_body.hpp"
+#include "bytepump/body_pump.hpp"
 #include "driver.hpp"
 
 namespace bytepump::rb {
@@ -103,7 +103,7 @@ VALUE transfer_cleanup(Transfer<Machine>* t) {
     // right files even if an IO was closed meanwhile.
     t->machine->finish();
     t->out->result = t->machine->result();
-    if constexpr (std::is_same_v<Machine, HttpBody>) {
+    if constexpr (std::is_same_v<Machine, BodyPump>) {
       t->out->body_error = t->machine->body_error();
       t->out->parse_error = t->machine->parse_error();
     }
@@ -139,7 +139,7 @@ void run(const Args& a, VALUE src, VALUE dst, VALUE prefix, Outcome& out) {
   // A body machine starts on duplicates; a Pump on the IOs' own fds, and
   // takes duplicates before it runs without the GVL.
   int src_fd = rb_io_descriptor(src), dst_fd = rb_io_descriptor(dst);
-  if constexpr (std::is_same_v<Machine, HttpBody>) {
+  if constexpr (std::is_same_v<Machine, BodyPump>) {
     src_fd = t->fds.take(src);
     dst_fd = src_fd < 0 ? -1 : t->fds.take(dst);
     if (dst_fd < 0) {
@@ -148,7 +148,7 @@ void run(const Args& a, VALUE src, VALUE dst, VALUE prefix, Outcome& out) {
       transfer_cleanup(t);
       rb_syserr_fail(err, src_failed ? "splice_to: dup(src)" : "splice_to: dup(dst)");
     }
-    t->machine = new (std::nothrow) HttpBody(src_fd, dst_fd, a.framing, o);
+    t->machine = new (std::nothrow) BodyPump(src_fd, dst_fd, a.framing, o);
   } else {
     t->machine = new (std::nothrow) Pump(src_fd, dst_fd, o);
   }
@@ -185,7 +185,7 @@ Outcome transfer(VALUE src, VALUE dst, const Args& a) {
   }
   Outcome out;
   if (a.http_body) {
-    run<HttpBody>(a, src, dst_io, prefix, out);
+    run<BodyPump>(a, src, dst_io, prefix, out);
   } else {
     run<Pump>(a, src, dst_io, prefix, out);
   }

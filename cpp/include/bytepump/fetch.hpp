@@ -8,11 +8,11 @@
 #include <string>
 #include <string_view>
 
-#include "bytepump/head_scanner.hpp"
+#include "bytepump/body_pump.hpp"
+#include "bytepump/head_reader.hpp"
 #include "bytepump/http/body_decoder.hpp"
 #include "bytepump/http/head_parser.hpp"
 #include "bytepump/http/parser.hpp"
-#include "bytepump/http_body.hpp"
 #include "bytepump/pump.hpp"
 
 namespace bytepump {
@@ -52,9 +52,9 @@ BYTEPUMP_API const char* to_string(FetchResult::Outcome outcome) noexcept;
 
 // One HTTP/1.x GET over an already connected stream socket, as a step
 // machine: writes `request` (the caller's request line, fields and empty
-// line), reads the response head off the socket exactly (HeadScanner:
+// line), reads the response head off the socket exactly (HeadReader:
 // interim heads skipped, limits kept), and if accept() says so moves the
-// body into `dst` by its framing (HttpBody: spliced, a short body refused).
+// body into `dst` by its framing (BodyPump: spliced, a short body refused).
 // Nothing after the body is read. The socket stays open, and the caller's.
 // step() says what it waits for, as Pump::step does; the fetch has ended
 // when it returns done: see outcome().
@@ -93,8 +93,8 @@ class BYTEPUMP_API Fetch {
   std::size_t sent_ = 0;
   FetchOptions options_;
   Phase phase_ = Phase::request;
-  std::optional<HeadScanner> scanner_;
-  std::optional<HttpBody> body_;
+  std::optional<HeadReader> scanner_;
+  std::optional<BodyPump> body_;
   FetchResult out_;
   Result progress_;
 };

@@ -43,7 +43,7 @@ inline void add_poll(std::vector<pollfd>& fds, int fd, Interest interest) noexce
 // polls() for the fds a wait may end on, progress() a growing count to
 // report. One per kind of machine:
 
-// Pump, HttpBody, ChunkedBody, HeadScanner and the frame machines: one fd
+// Pump, BodyPump, ChunkedPump, HeadReader and the frame machines: one fd
 // per wait (two for a buffered pump) and Pump's stall clock. A stall ends
 // the machine through `on_stall`, or is the driver's to handle when null.
 template <typename Machine>

@@ -10,7 +10,7 @@
 namespace bytepump::detail {
 
 // The rules every step machine shares (Pump, Tee, the frame machines,
-// HeadScanner, ChunkedBody, PipeEvent): how an fd is prepared for
+// HeadReader, ChunkedPump, PipeEvent): how an fd is prepared for
 // nonblocking steps and given back, which errors mean "try again later" or
 // "splice can't do this fd", and the read/write path taken then.
 

@@ -30,7 +30,7 @@ namespace http {
 // of `length:` bytes). It counts the body bytes it hands out, optionally
 // checksums them, and says when the input ended too soon. The copying paths
 // (https, ends that are not IOs) run on it; the splice paths frame with the
-// same rules through HttpBody and Pump.
+// same rules through BodyPump and Pump.
 class BYTEPUMP_API BodyDecoder {
  public:
   using Step = ChunkedDecoder::Step;

@@ -12,7 +12,7 @@ namespace bytepump::http {
 
 // A Transfer-Encoding: chunked decoder that works on bytes handed to it, with
 // no fd inside (sans-IO): every path that decodes a chunked body (the splice
-// driver ChunkedBody, the https and non-IO copying paths) runs the same
+// driver ChunkedPump, the https and non-IO copying paths) runs the same
 // framing, limits and errors. It keeps no bytes: the caller holds its input
 // and hands it again, with more after it, when a step needs more.
 class BYTEPUMP_API ChunkedDecoder {

@@ -20,7 +20,7 @@ namespace http {
 
 // Reads a response's heads from bytes handed to it, with no fd inside
 // (sans-IO): interim 1xx heads are skipped (101 Switching Protocols is
-// final), the size and field limits enforced. The fd driver HeadScanner and
+// final), the size and field limits enforced. The fd driver HeadReader and
 // the https path both run on it. It keeps no bytes: the caller holds the
 // current head from its first byte and hands it again, with more after it,
 // after need_more.

@@ -1,4 +1,4 @@
-#include "bytepump/chunked.hpp"
+#include "bytepump/chunked_pump.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -58,7 +58,7 @@ Decoded decode(Kind kind, const std::string& wire, std::size_t piece = 0, Option
     if (close_after) end_writing(src.peer);
   });
   auto reader = std::async(std::launch::async, [fd = dst.peer] { return read_all(fd); });
-  ChunkedBody body(src.ours, dst.ours, options);
+  ChunkedPump body(src.ours, dst.ours, options);
   pump_chunked(body, options);
   writer.join();
   ::close(dst.ours);
@@ -87,7 +87,7 @@ INSTANTIATE_TEST_SUITE_P(StreamKinds, ChunkedKinds,
                          [](const auto& info) { return kind_name(info.param); });
 
 // Each chunk's Pump moves the file position; the framing reads must follow it.
-TEST(ChunkedBody, DecodesFromARegularFileAndLeavesItsPositionAfterTheBody) {
+TEST(ChunkedPump, DecodesFromARegularFileAndLeavesItsPositionAfterTheBody) {
   for (std::size_t chunk : {5u, 3u, 65536u}) {
     std::string body = chunk == 65536 ? pattern(200000, 9) : std::string("helloabc");
     int src = temp_file(encode(body, chunk, ";x=y") + "NEXT");
@@ -95,7 +95,7 @@ TEST(ChunkedBody, DecodesFromARegularFileAndLeavesItsPositionAfterTheBody) {
     auto reader = std::async(std::launch::async, [fd = dst.peer] { return read_all(fd); });
     Options options;
     options.crc32 = 0;
-    ChunkedBody decoder(src, dst.ours, options);
+    ChunkedPump decoder(src, dst.ours, options);
     pump_chunked(decoder, options);
     ::close(dst.ours);
     dst.ours = -1;
@@ -113,7 +113,7 @@ TEST(ChunkedBody, DecodesFromARegularFileAndLeavesItsPositionAfterTheBody) {
 
 // Bytes a caller already read off the source (Ruby's read-ahead buffer) are
 // the body's first bytes: at every split point, nothing lost or repeated.
-TEST(ChunkedBody, DecodesAPrefixBeforeTheSourceAtEverySplit) {
+TEST(ChunkedPump, DecodesAPrefixBeforeTheSourceAtEverySplit) {
   std::string body = "hello, chunked world";
   std::string wire = encode(body, 6, ";k=v") + "NEXT";
   for (std::size_t split = 0; split <= wire.size(); ++split) {
@@ -126,7 +126,7 @@ TEST(ChunkedBody, DecodesAPrefixBeforeTheSourceAtEverySplit) {
     Options options;
     options.prefix = prefix;
     options.crc32 = 0;
-    ChunkedBody decoder(src.ours, dst.ours, options);
+    ChunkedPump decoder(src.ours, dst.ours, options);
     pump_chunked(decoder, options);
     ::close(dst.ours);
     dst.ours = -1;
@@ -140,7 +140,7 @@ TEST(ChunkedBody, DecodesAPrefixBeforeTheSourceAtEverySplit) {
   }
 }
 
-TEST(ChunkedBody, FramingSplitAcrossEveryBoundary) {
+TEST(ChunkedPump, FramingSplitAcrossEveryBoundary) {
   std::string body = pattern(5000, 3);
   std::string wire = encode(body, 777, ";e");
   wire.insert(wire.size() - 2, "Trailer-A: x\r\nTrailer-B: y\r\n");
@@ -157,7 +157,7 @@ TEST(ChunkedBody, FramingSplitAcrossEveryBoundary) {
 // After chunk data exactly CRLF: with a bare LF accepted, a chunk one byte
 // short (5 bytes of "world" under a size of 6) shifted the framing and delivered
 // "world\r, spliced" as if all were well.
-TEST(ChunkedBody, ChunkFramingIsCRLFOnly) {
+TEST(ChunkedPump, ChunkFramingIsCRLFOnly) {
   auto short_chunk = decode(Kind::unix_socket, "6\r\nworld\r\n9\r\n, spliced\r\n0\r\n\r\n");
   EXPECT_EQ(short_chunk.result.status, Status::error);
   EXPECT_EQ(short_chunk.body_error, BodyError::malformed);
@@ -172,7 +172,7 @@ TEST(ChunkedBody, ChunkFramingIsCRLFOnly) {
   EXPECT_EQ(empty.out, "");
 }
 
-TEST(ChunkedBody, CutMidChunkIsTruncatedWithTheBytesCounted) {
+TEST(ChunkedPump, CutMidChunkIsTruncatedWithTheBytesCounted) {
   auto d = decode(Kind::tcp_socket, "a\r\n0123456789\r\n10\r\nabcdef");
   EXPECT_EQ(d.result.status, Status::error);
   EXPECT_EQ(d.body_error, BodyError::truncated);
@@ -180,7 +180,7 @@ TEST(ChunkedBody, CutMidChunkIsTruncatedWithTheBytesCounted) {
   EXPECT_EQ(d.out, "0123456789abcdef");
 }
 
-TEST(ChunkedBody, CutBeforeTheLastChunkIsTruncated) {
+TEST(ChunkedPump, CutBeforeTheLastChunkIsTruncated) {
   for (Kind kind : {Kind::unix_socket, Kind::pipe}) {
     for (const char* wire :
          {"3\r\nabc\r\n", "3\r\nabc\r\n0\r\n", "3\r\nabc", "3\r\nabc\r", "5\r\nabc"}) {
@@ -191,7 +191,7 @@ TEST(ChunkedBody, CutBeforeTheLastChunkIsTruncated) {
   }
 }
 
-TEST(ChunkedBody, MalformedFramingSaysWhy) {
+TEST(ChunkedPump, MalformedFramingSaysWhy) {
   auto d = decode(Kind::unix_socket, "3\r\nabc\r\nzz\r\n");
   EXPECT_EQ(d.body_error, BodyError::malformed);
   EXPECT_EQ(d.parse_error, http::ParseError::bad_chunk_size);
@@ -202,16 +202,16 @@ TEST(ChunkedBody, MalformedFramingSaysWhy) {
   EXPECT_EQ(bad_trailer.parse_error, http::ParseError::bad_header_name);
 }
 
-TEST(ChunkedBody, EndlessSizeLineHitsTheLineLimit) {
+TEST(ChunkedPump, EndlessSizeLineHitsTheLineLimit) {
   FdPair src = unix_pair();
   FdPair dst = pipe_pair(false);
   write_all(src.peer, "5;" + std::string(5000, 'x'));
-  ChunkedBody body(src.ours, dst.ours, {}, 1024);
+  ChunkedPump body(src.ours, dst.ours, {}, 1024);
   pump_chunked(body);
   EXPECT_EQ(body.body_error(), BodyError::line_too_long);
 }
 
-TEST(ChunkedBody, StallTimeoutMidBody) {
+TEST(ChunkedPump, StallTimeoutMidBody) {
   Options options;
   options.upstream_timeout = 100ms;
   auto d = decode(Kind::tcp_socket, "5\r\nab", 0, options, false);
@@ -219,12 +219,12 @@ TEST(ChunkedBody, StallTimeoutMidBody) {
   EXPECT_EQ(d.result.bytes_written, 2u);
 }
 
-TEST(ChunkedBody, ClosedReaderIsADownstreamError) {
+TEST(ChunkedPump, ClosedReaderIsADownstreamError) {
   FdPair src = unix_pair();
   FdPair dst = pipe_pair(false);
   dst.close_peer();
   write_all(src.peer, "3\r\nabc\r\n0\r\n\r\n");
-  ChunkedBody body(src.ours, dst.ours);
+  ChunkedPump body(src.ours, dst.ours);
   pump_chunked(body);
   EXPECT_EQ(body.result().status, Status::error);
   EXPECT_EQ(body.result().error, EPIPE);

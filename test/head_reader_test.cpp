@@ -1,4 +1,4 @@
-#include "bytepump/head_scanner.hpp"
+#include "bytepump/head_reader.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -34,7 +34,7 @@ TEST_P(ScanKinds, ConsumesTheHeadAndNotOneByteMore) {
     write_all(pair.peer, kHead + kBody);
     pair.close_peer();
   }
-  HeadScanner scanner(fd);
+  HeadReader scanner(fd);
   skip_headers(scanner);
   ASSERT_EQ(scanner.status(), ScanStatus::done) << to_string(scanner.status());
   EXPECT_EQ(scanner.response().status, 200);
@@ -53,7 +53,7 @@ INSTANTIATE_TEST_SUITE_P(AllKinds, ScanKinds,
                          [](const auto& info) { return kind_name(info.param); });
 
 // A head that trickles in one byte at a time, body glued to its end.
-TEST(HeadScanner, HeadArrivingByteByByte) {
+TEST(HeadReader, HeadArrivingByteByByte) {
   for (Kind kind : {Kind::pipe, Kind::tcp_socket}) {
     FdPair pair = stream_pair(kind, true);
     std::thread writer([&] {
@@ -65,7 +65,7 @@ TEST(HeadScanner, HeadArrivingByteByByte) {
       write_all(pair.peer, kBody);
       pair.close_peer();
     });
-    HeadScanner scanner(pair.ours);
+    HeadReader scanner(pair.ours);
     skip_headers(scanner);
     writer.join();
     ASSERT_EQ(scanner.status(), ScanStatus::done) << kind_name(kind);
@@ -75,31 +75,31 @@ TEST(HeadScanner, HeadArrivingByteByByte) {
   }
 }
 
-TEST(HeadScanner, SkipsInterimResponsesButStopsAt101) {
+TEST(HeadReader, SkipsInterimResponsesButStopsAt101) {
   FdPair pair = unix_pair();
   write_all(pair.peer,
             "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 101 Switching\r\n\r\nX");
-  HeadScanner scanner(pair.ours);
+  HeadReader scanner(pair.ours);
   skip_headers(scanner);
   ASSERT_EQ(scanner.status(), ScanStatus::done);
   EXPECT_EQ(scanner.response().status, 101);
   EXPECT_EQ(scanner.interim_responses(), 1u);
 }
 
-TEST(HeadScanner, MalformedHeadSaysWhy) {
+TEST(HeadReader, MalformedHeadSaysWhy) {
   FdPair pair = unix_pair();
   write_all(pair.peer, "HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n");
-  HeadScanner scanner(pair.ours);
+  HeadReader scanner(pair.ours);
   skip_headers(scanner);
   EXPECT_EQ(scanner.status(), ScanStatus::malformed);
   EXPECT_EQ(scanner.parse_error(), http::ParseError::bad_header_name);
 }
 
-TEST(HeadScanner, SizeLimitCountsInterimHeadsToo) {
+TEST(HeadReader, SizeLimitCountsInterimHeadsToo) {
   FdPair pair = unix_pair();
   std::string big = "HTTP/1.1 200 OK\r\nX: " + std::string(200, 'a') + "\r\n\r\n";
   write_all(pair.peer, big);
-  HeadScanner scanner(pair.ours, HeadLimits{100, 10});
+  HeadReader scanner(pair.ours, HeadLimits{100, 10});
   skip_headers(scanner);
   EXPECT_EQ(scanner.status(), ScanStatus::too_large);
   EXPECT_EQ(scanner.consumed(), 100u);
@@ -107,34 +107,34 @@ TEST(HeadScanner, SizeLimitCountsInterimHeadsToo) {
   FdPair again = unix_pair();
   std::string interim = "HTTP/1.1 100 Continue\r\n\r\n";  // 25 bytes each
   write_all(again.peer, interim + interim + interim + interim + kHead);
-  HeadScanner limited(again.ours, HeadLimits{120, 10});
+  HeadReader limited(again.ours, HeadLimits{120, 10});
   skip_headers(limited);
   EXPECT_EQ(limited.status(), ScanStatus::too_large);
 }
 
-TEST(HeadScanner, HeaderCountLimit) {
+TEST(HeadReader, HeaderCountLimit) {
   FdPair pair = unix_pair();
   write_all(pair.peer, "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n");
-  HeadScanner scanner(pair.ours, HeadLimits{1024, 2});
+  HeadReader scanner(pair.ours, HeadLimits{1024, 2});
   skip_headers(scanner);
   EXPECT_EQ(scanner.status(), ScanStatus::malformed);
   EXPECT_EQ(scanner.parse_error(), http::ParseError::too_many_headers);
 }
 
-TEST(HeadScanner, EofBeforeTheEndOfTheHead) {
+TEST(HeadReader, EofBeforeTheEndOfTheHead) {
   FdPair pair = pipe_pair(true);
   write_all(pair.peer, "HTTP/1.1 200 OK\r\nX: y\r\n");
   pair.close_peer();
-  HeadScanner scanner(pair.ours);
+  HeadReader scanner(pair.ours);
   skip_headers(scanner);
   EXPECT_EQ(scanner.status(), ScanStatus::eof);
   EXPECT_EQ(scanner.consumed(), 23u);
 }
 
-TEST(HeadScanner, StallTimeout) {
+TEST(HeadReader, StallTimeout) {
   FdPair pair = tcp_pair();
   write_all(pair.peer, "HTTP/1.1 200 OK\r\n");
-  HeadScanner scanner(pair.ours);
+  HeadReader scanner(pair.ours);
   ScanOptions options;
   options.timeout = 100ms;
   auto t0 = std::chrono::steady_clock::now();
@@ -143,10 +143,10 @@ TEST(HeadScanner, StallTimeout) {
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 100ms);
 }
 
-TEST(HeadScanner, CancelFromAnotherThread) {
+TEST(HeadReader, CancelFromAnotherThread) {
   FdPair pair = tcp_pair();
   Canceller canceller;
-  HeadScanner scanner(pair.ours);
+  HeadReader scanner(pair.ours);
   ScanOptions options;
   options.canceller = &canceller;
   std::thread t([&] {
@@ -159,12 +159,12 @@ TEST(HeadScanner, CancelFromAnotherThread) {
 }
 
 // Bytes a caller read ahead start the head; the scanner takes only its part.
-TEST(HeadScanner, AbsorbsAReadAheadBuffer) {
+TEST(HeadReader, AbsorbsAReadAheadBuffer) {
   FdPair pair = unix_pair();
   std::string ahead = kHead.substr(0, 20);
   write_all(pair.peer, kHead.substr(20) + kBody);
   pair.close_peer();
-  HeadScanner scanner(pair.ours);
+  HeadReader scanner(pair.ours);
   EXPECT_EQ(scanner.absorb(ahead.data(), ahead.size()), ahead.size());
   skip_headers(scanner);
   ASSERT_EQ(scanner.status(), ScanStatus::done);
@@ -173,17 +173,17 @@ TEST(HeadScanner, AbsorbsAReadAheadBuffer) {
 
   FdPair whole = unix_pair();
   std::string all = kHead + "hel";
-  HeadScanner complete(whole.ours);
+  HeadReader complete(whole.ours);
   EXPECT_EQ(complete.absorb(all.data(), all.size()), kHead.size());
   EXPECT_EQ(complete.status(), ScanStatus::done);
 }
 
-TEST(HeadScanner, ClosedFdIsAnError) {
+TEST(HeadReader, ClosedFdIsAnError) {
   int p[2];
   ASSERT_EQ(::pipe(p), 0);
   ::close(p[0]);
   ::close(p[1]);
-  HeadScanner scanner(p[0]);
+  HeadReader scanner(p[0]);
   EXPECT_EQ(scanner.status(), ScanStatus::error);
   EXPECT_EQ(scanner.error(), EBADF);
 }

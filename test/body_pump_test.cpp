@@ -1,4 +1,4 @@
-#include "bytepump/http_body.hpp"
+#include "bytepump/body_pump.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -40,7 +40,7 @@ Moved move(Kind kind, const std::string& wire, const http::Framing& f, Options o
   });
   auto reader = std::async(std::launch::async, [fd = dst.peer] { return read_all(fd); });
   options.upstream_timeout = options.downstream_timeout = 10s;
-  HttpBody body(src.ours, dst.ours, f, options);
+  BodyPump body(src.ours, dst.ours, f, options);
   pump_body(body, options);
   writer.join();
   ::close(dst.ours);
@@ -90,7 +90,7 @@ INSTANTIATE_TEST_SUITE_P(Sources, HttpBodyKinds,
                          ::testing::Values(Kind::pipe, Kind::unix_socket, Kind::tcp_socket),
                          [](const auto& info) { return std::string(kind_name(info.param)); });
 
-TEST(HttpBody, APrefixLongerThanTheBodyLeavesTheRestToTheCaller) {
+TEST(BodyPump, APrefixLongerThanTheBodyLeavesTheRestToTheCaller) {
   std::string prefix = "helloNEXT";
   Options options;
   options.prefix = prefix;
@@ -100,7 +100,7 @@ TEST(HttpBody, APrefixLongerThanTheBodyLeavesTheRestToTheCaller) {
   EXPECT_EQ(m.prefix_left, 4u);
 }
 
-TEST(HttpBody, NoBodyMovesNothingAndInvalidFramingIsRefused) {
+TEST(BodyPump, NoBodyMovesNothingAndInvalidFramingIsRefused) {
   auto none = move(Kind::pipe, "stray", framing(http::Framing::Kind::none));
   EXPECT_EQ(none.result.status, Status::done);
   EXPECT_EQ(none.out, "");

@@ -1,4 +1,4 @@
-#include "bytepump/head_scanner.hpp"
+#include "bytepump/head_reader.hpp"
 
 #include <fcntl.h>
 
@@ -34,7 +34,7 @@ const char* to_string(ScanStatus status) noexcept {
   return "unknown";
 }
 
-HeadScanner::HeadScanner(int fd, HeadLimits limits) noexcept
+HeadReader::HeadReader(int fd, HeadLimits limits) noexcept
     : fd_(fd), limits_(limits), peeker_(fd), parser_(limits) {
   if (peeker_.error() != 0) {
     end(ScanStatus::error, peeker_.error());
@@ -52,11 +52,11 @@ HeadScanner::HeadScanner(int fd, HeadLimits limits) noexcept
   nb_.prepare(fd);
 }
 
-HeadScanner::~HeadScanner() {
+HeadReader::~HeadReader() {
   if (status_ == ScanStatus::running) end(ScanStatus::cancelled);
 }
 
-void HeadScanner::end(ScanStatus why, int error) noexcept {
+void HeadReader::end(ScanStatus why, int error) noexcept {
   if (status_ != ScanStatus::running) return;
   status_ = why;
   error_ = error;
@@ -65,9 +65,9 @@ void HeadScanner::end(ScanStatus why, int error) noexcept {
   nb_.restore();
 }
 
-void HeadScanner::abort(ScanStatus why, int error) noexcept { end(why, error); }
+void HeadReader::abort(ScanStatus why, int error) noexcept { end(why, error); }
 
-std::size_t HeadScanner::accept(std::size_t n) noexcept {
+std::size_t HeadReader::accept(std::size_t n) noexcept {
   std::size_t len = have_ + n;
   auto step = parser_.next({buf_.get(), len});
   using Kind = http::HeadParser::Step::Kind;
@@ -93,7 +93,7 @@ std::size_t HeadScanner::accept(std::size_t n) noexcept {
   return take;
 }
 
-std::size_t HeadScanner::absorb(const char* data, std::size_t len) noexcept {
+std::size_t HeadReader::absorb(const char* data, std::size_t len) noexcept {
   std::size_t used = 0;
   while (status_ == ScanStatus::running && used < len) {
     std::size_t room = limits_.max_bytes - static_cast<std::size_t>(consumed_);
@@ -108,7 +108,7 @@ std::size_t HeadScanner::absorb(const char* data, std::size_t len) noexcept {
   return used;
 }
 
-Step HeadScanner::step() noexcept {
+Step HeadReader::step() noexcept {
   while (status_ == ScanStatus::running) {
     // Everything consumed so far belongs to a head, so the space left under
     // the limit is all a peek may look at.
@@ -143,7 +143,7 @@ Step HeadScanner::step() noexcept {
   return Step{};
 }
 
-void skip_headers(HeadScanner& scanner, const ScanOptions& options) {
+void skip_headers(HeadReader& scanner, const ScanOptions& options) {
   auto end = detail::drive(scanner, options.timeout, std::nullopt, options.canceller,
                            [](std::uint64_t) {});
   switch (end) {

@@ -1,10 +1,10 @@
-#include "bytepump/http_body.hpp"
+#include "bytepump/body_pump.hpp"
 
 #include "bytepump/detail/drive.hpp"
 
 namespace bytepump {
 
-Options HttpBody::pump_options(const http::Framing& framing, Options options) noexcept {
+Options BodyPump::pump_options(const http::Framing& framing, Options options) noexcept {
   options.offset.reset();
   options.length.reset();
   if (framing.kind == http::Framing::Kind::length) options.length = framing.length;
@@ -12,7 +12,7 @@ Options HttpBody::pump_options(const http::Framing& framing, Options options) no
   return options;
 }
 
-HttpBody::HttpBody(int src_fd, int dst_fd, const http::Framing& framing, const Options& options,
+BodyPump::BodyPump(int src_fd, int dst_fd, const http::Framing& framing, const Options& options,
                    std::size_t max_line) noexcept
     : framing_(framing) {
   switch (framing.kind) {
@@ -39,7 +39,7 @@ HttpBody::HttpBody(int src_fd, int dst_fd, const http::Framing& framing, const O
 
 // Takes the machine's result, and refuses a Content-Length body whose
 // source ended before it did.
-void HttpBody::settle() noexcept {
+void BodyPump::settle() noexcept {
   if (chunked_) {
     result_ = chunked_->result();
     body_error_ = chunked_->body_error();
@@ -56,7 +56,7 @@ void HttpBody::settle() noexcept {
   }
 }
 
-Step HttpBody::step() noexcept {
+Step BodyPump::step() noexcept {
   Step step;
   if (chunked_) {
     step = chunked_->step();
@@ -67,33 +67,33 @@ Step HttpBody::step() noexcept {
   return step;
 }
 
-void HttpBody::abort(Status why, int error) noexcept {
+void BodyPump::abort(Status why, int error) noexcept {
   if (chunked_) chunked_->abort(why, error);
   if (pump_) pump_->abort(why, error);
   settle();
 }
 
-void HttpBody::finish() noexcept {
+void BodyPump::finish() noexcept {
   if (chunked_) chunked_->abort(Status::cancelled);
   if (pump_) pump_->finish();
   settle();
 }
 
-void HttpBody::detach() noexcept {
+void BodyPump::detach() noexcept {
   if (chunked_) chunked_->detach();
   if (pump_) pump_->detach();
   settle();
 }
 
-http::ParseError HttpBody::parse_error() const noexcept {
+http::ParseError BodyPump::parse_error() const noexcept {
   return chunked_ ? chunked_->parse_error() : http::ParseError::none;
 }
 
-std::size_t HttpBody::prefix_left() const noexcept {
+std::size_t BodyPump::prefix_left() const noexcept {
   return chunked_ ? chunked_->prefix_left() : prefix_beyond_;
 }
 
-void pump_body(HttpBody& body, const DriveOptions& options) {
+void pump_body(BodyPump& body, const DriveOptions& options) {
   detail::run_to_end(body, options);
   body.finish();
 }

@@ -1,4 +1,4 @@
-#include "bytepump/chunked.hpp"
+#include "bytepump/chunked_pump.hpp"
 
 #include <fcntl.h>
 
@@ -12,7 +12,7 @@
 
 namespace bytepump {
 
-ChunkedBody::ChunkedBody(int src_fd, int dst_fd, const Options& options,
+ChunkedPump::ChunkedPump(int src_fd, int dst_fd, const Options& options,
                          std::size_t max_line) noexcept
     : src_(src_fd),
       dst_(dst_fd),
@@ -43,11 +43,11 @@ ChunkedBody::ChunkedBody(int src_fd, int dst_fd, const Options& options,
   dst_nb_.prepare(dst_fd);
 }
 
-ChunkedBody::~ChunkedBody() {
+ChunkedPump::~ChunkedPump() {
   if (result_.status == Status::running) abort(Status::cancelled);
 }
 
-void ChunkedBody::end() noexcept {
+void ChunkedPump::end() noexcept {
   if (chunk_) {
     if (detached_) chunk_->detach();
     chunk_.reset();
@@ -60,7 +60,7 @@ void ChunkedBody::end() noexcept {
   src_nb_.restore();
 }
 
-Step ChunkedBody::fail(Status status, int error, Side side) noexcept {
+Step ChunkedPump::fail(Status status, int error, Side side) noexcept {
   result_.status = status;
   result_.error = error;
   result_.error_side = side;
@@ -68,13 +68,13 @@ Step ChunkedBody::fail(Status status, int error, Side side) noexcept {
   return Step{};
 }
 
-Step ChunkedBody::refuse(BodyError why, http::ParseError parse) noexcept {
+Step ChunkedPump::refuse(BodyError why, http::ParseError parse) noexcept {
   body_error_ = why;
   parse_error_ = parse;
   return fail(Status::error, 0, Side::upstream);
 }
 
-void ChunkedBody::abort(Status why, int error) noexcept {
+void ChunkedPump::abort(Status why, int error) noexcept {
   if (result_.status != Status::running) return;
   if (chunk_) {
     chunk_->abort(why, error);
@@ -84,9 +84,9 @@ void ChunkedBody::abort(Status why, int error) noexcept {
   fail(why, error, Side::none);
 }
 
-void ChunkedBody::detach() noexcept { detached_ = true; }
+void ChunkedPump::detach() noexcept { detached_ = true; }
 
-std::optional<Step> ChunkedBody::fill(ssize_t& n) noexcept {
+std::optional<Step> ChunkedPump::fill(ssize_t& n) noexcept {
   if (have_ == max_line_) return refuse(BodyError::line_too_long);
   filled_from_prefix_ = prefix_off_ < prefix_.size();
   if (filled_from_prefix_) {
@@ -109,7 +109,7 @@ std::optional<Step> ChunkedBody::fill(ssize_t& n) noexcept {
   return fail(Status::error, errno, Side::upstream);
 }
 
-bool ChunkedBody::take(std::size_t n) noexcept {
+bool ChunkedPump::take(std::size_t n) noexcept {
   if (filled_from_prefix_) {
     prefix_off_ += n;
   } else if (!peeker_.consume(n)) {
@@ -119,7 +119,7 @@ bool ChunkedBody::take(std::size_t n) noexcept {
   return true;
 }
 
-Step ChunkedBody::step() noexcept {
+Step ChunkedPump::step() noexcept {
   while (result_.status == Status::running) {
     if (chunk_) {
       Step s = chunk_->step();
@@ -177,7 +177,7 @@ Step ChunkedBody::step() noexcept {
   return Step{};
 }
 
-void pump_chunked(ChunkedBody& body, const DriveOptions& options) {
+void pump_chunked(ChunkedPump& body, const DriveOptions& options) {
   detail::run_to_end(body, options);
 }
 

@@ -1,4 +1,4 @@
-// HeadScanner over a real socketpair agrees with the sans-IO HeadParser on
+// HeadReader over a real socketpair agrees with the sans-IO HeadParser on
 // the same bytes, and never takes a byte past the head: what it leaves in the
 // socket is exactly the rest of the input.
 #include <sys/socket.h>
@@ -6,11 +6,11 @@
 
 #include <string>
 
-#include "bytepump/head_scanner.hpp"
+#include "bytepump/head_reader.hpp"
 #include "bytepump/http/head_parser.hpp"
 #include "fuzz_util.hpp"
 
-using bytepump::HeadScanner;
+using bytepump::HeadReader;
 using bytepump::ScanStatus;
 using bytepump::http::HeadParser;
 
@@ -29,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ::shutdown(fds[1], SHUT_WR);
 
   bytepump::HeadLimits limits{4096, 100};
-  HeadScanner scanner(fds[0], limits);
+  HeadReader scanner(fds[0], limits);
   bytepump::ScanOptions options;
   options.limits = limits;
   options.timeout = std::chrono::seconds(5);
