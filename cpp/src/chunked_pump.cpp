@@ -98,14 +98,7 @@ std::optional<Step> ChunkedPump::fill(ssize_t& n) noexcept {
   n = peeker_.peek(line_.get() + have_, max_line_ - have_);
   if (n > 0) return std::nullopt;
   if (n == 0) return refuse(BodyError::truncated);
-  if (errno == EAGAIN || errno == EWOULDBLOCK) {
-    Step s;
-    s.kind = Step::Kind::wait;
-    s.fd = src_;
-    s.interest = Interest::readable;
-    s.side = Side::upstream;
-    return s;
-  }
+  if (detail::would_block(errno)) return Step::wait_on(Side::upstream, src_, dst_);
   return fail(Status::error, errno, Side::upstream);
 }
 

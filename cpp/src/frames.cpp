@@ -118,16 +118,6 @@ Moved splice_exactly(int src, int dst, const detail::Pipe& pipe, std::uint32_t& 
   }
 }
 
-// A wait on the source (readable) or the destination (writable).
-Step wait_step(Side side, int src, int dst) noexcept {
-  Step s;
-  s.kind = Step::Kind::wait;
-  s.side = side;
-  s.fd = side == Side::upstream ? src : dst;
-  s.interest = side == Side::upstream ? Interest::readable : Interest::writable;
-  return s;
-}
-
 // What a step of the reader or the writer makes of splice_exactly's answer.
 struct Outcome {
   bool wait;
@@ -196,7 +186,7 @@ void FrameReader::finish() noexcept {
   pipe_ = detail::Pipe{};
 }
 
-Step FrameReader::wait_for(Side side) const noexcept { return wait_step(side, src_, dst_); }
+Step FrameReader::wait_for(Side side) const noexcept { return Step::wait_on(side, src_, dst_); }
 
 Step FrameReader::end(FrameStatus status, int err, Side side) noexcept {
   status_ = status;
@@ -350,7 +340,7 @@ bool FrameWriter::begin(std::uint16_t channel, std::string_view payload) noexcep
   return true;
 }
 
-Step FrameWriter::wait_for(Side side) const noexcept { return wait_step(side, src_, dst_); }
+Step FrameWriter::wait_for(Side side) const noexcept { return Step::wait_on(side, src_, dst_); }
 
 Step FrameWriter::end(FrameStatus status, int err, Side side) noexcept {
   status_ = status;

@@ -119,14 +119,7 @@ Step HeadReader::step() noexcept {
     }
     ssize_t n = peeker_.peek(buf_.get() + have_, room);
     if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        Step s;
-        s.kind = Step::Kind::wait;
-        s.fd = fd_;
-        s.interest = Interest::readable;
-        s.side = Side::upstream;
-        return s;
-      }
+      if (detail::would_block(errno)) return Step::wait_on(Side::upstream, fd_, -1);
       end(ScanStatus::error, errno);
       break;
     }

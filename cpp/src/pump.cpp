@@ -153,19 +153,7 @@ bool Pump::more_known_to_follow(std::uint64_t after_this_read) const noexcept {
   return below_length && static_cast<std::uint64_t>(pos_) < src_size_;
 }
 
-Step Pump::wait_for(Side side) const noexcept {
-  Step s;
-  s.kind = Step::Kind::wait;
-  s.side = side;
-  if (side == Side::upstream) {
-    s.fd = src_;
-    s.interest = Interest::readable;
-  } else {
-    s.fd = dst_;
-    s.interest = Interest::writable;
-  }
-  return s;
-}
+Step Pump::wait_for(Side side) const noexcept { return Step::wait_on(side, src_, dst_); }
 
 Step Pump::fail(int err, Side side) noexcept {
   result_.status = Status::error;

@@ -93,6 +93,17 @@ struct Step {
   // watch one fd only wait on `fd` for short slices instead.
   int also_fd = -1;
   Interest also_interest = Interest::readable;
+
+  // A wait on `side`: readable on the source `src`, writable on the
+  // destination `dst`.
+  static Step wait_on(Side side, int src, int dst) noexcept {
+    Step s;
+    s.kind = Kind::wait;
+    s.side = side;
+    s.fd = side == Side::upstream ? src : dst;
+    s.interest = side == Side::upstream ? Interest::readable : Interest::writable;
+    return s;
+  }
 };
 
 // Tracks per-side stall deadlines for a driver. Call before every wait.
