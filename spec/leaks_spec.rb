@@ -56,7 +56,7 @@ RSpec.describe "leaks across raising calls", :slow, deadline: 300 do
     skip "no liblsan.so (gcc's LeakSanitizer runtime)" unless File.exist?(liblsan)
 
     lib = File.expand_path("../lib", __dir__)
-    env = { "LD_PRELOAD" => liblsan, "LSAN_OPTIONS" => "exitcode=0:fast_unwind_on_malloc=0" }
+    env = { "LD_PRELOAD" => liblsan, "LSAN_OPTIONS" => "exitcode=0:fast_unwind_on_malloc=0:malloc_context_size=12" }
     out, err, status = Open3.capture3(env, RbConfig.ruby, "-I#{lib}", "-e", script)
     if err.include?("LeakSanitizer has encountered")
       skip "LeakSanitizer cannot run here: #{err[/LeakSanitizer has encountered.*/]}"
