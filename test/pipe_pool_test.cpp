@@ -96,6 +96,26 @@ TEST(PipePool, AForkedChildNeverSharesThePoolWithItsParent) {
   EXPECT_GE(pooled_pipes(), 1u);  // the parent's pool is untouched
 }
 
+// A pipe made before the fork and given back in the child (a machine the
+// child's GC frees) is the parent's too: the child closes its copy and never
+// pools it, so no later transfer in the child shares a pipe with the parent.
+TEST(PipePool, APipeMadeBeforeAForkIsNeverPooledAfterIt) {
+  Pipe held = acquire_pipe(65536);
+  ASSERT_TRUE(held.valid());
+  pid_t child = ::fork();
+  if (child == 0) {
+    release_pipe(held, true);
+    bool closed = ::fcntl(held.read_fd, F_GETFD) < 0 && errno == EBADF;
+    ::_exit(pooled_pipes() == 0 && closed ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  std::size_t before = pooled_pipes();
+  release_pipe(held, true);  // the parent's own pipe still pools
+  EXPECT_EQ(pooled_pipes(), before + 1);
+}
+
 void hold_briefly(void* locked) {
   static_cast<std::promise<void>*>(locked)->set_value();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));

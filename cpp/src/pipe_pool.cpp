@@ -22,6 +22,7 @@ std::mutex pool_mutex;
 // ones (the latter under pool_mutex).
 std::atomic<std::size_t> live_capacity{0};
 std::size_t pooled_total = 0;
+unsigned fork_generation = 0;  // changed by the child only, with pool_mutex held
 
 void close_pipe(const Pipe& p) noexcept {
   // Don't retry close in case of EINTR!
@@ -45,6 +46,7 @@ void after_fork_in_child() noexcept {
   for (const Pipe& p : pool()) close_pipe(p);
   pool().clear();
   pooled_total = 0;
+  ++fork_generation;
   pool_mutex.unlock();
 }
 
@@ -117,10 +119,12 @@ int dev_null() noexcept {
 
 Pipe acquire_pipe(std::size_t size) noexcept {
   Pipe p;
+  unsigned generation = 0;
   {
     std::lock_guard<std::mutex> lock(pool_mutex);
     size = pipe_size_for(size, live_capacity.load(std::memory_order_relaxed) + pooled_total,
                          pipe_quota());
+    generation = fork_generation;
     auto& pipes = pool();
     if (!pipes.empty()) {
       p = pipes.back();
@@ -133,7 +137,7 @@ Pipe acquire_pipe(std::size_t size) noexcept {
   } else {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return Pipe{};
-    p = Pipe{fds[0], fds[1], 0};
+    p = Pipe{fds[0], fds[1], 0, generation};
     p.capacity = resize(p, size);
   }
   live_capacity.fetch_add(p.capacity, std::memory_order_relaxed);
@@ -146,12 +150,14 @@ void release_pipe(Pipe p, bool empty) noexcept {
   if (empty) {
     std::lock_guard<std::mutex> lock(pool_mutex);
     auto& pipes = pool();
+    // One made before a fork is shared with the other process: closed.
+    const bool ours = p.generation == fork_generation;
     // Idle pipes hold quota: keep a few, and at most kMaxPooledBytes of them.
-    if (pipes.size() < kMaxPooled && pooled_total + p.capacity > kMaxPooledBytes &&
+    if (ours && pipes.size() < kMaxPooled && pooled_total + p.capacity > kMaxPooledBytes &&
         p.capacity > kDefaultPipeSize) {
       p.capacity = resize(p, kDefaultPipeSize);  // an empty pipe shrinks
     }
-    if (pipes.size() < kMaxPooled && pooled_total + p.capacity <= kMaxPooledBytes) {
+    if (ours && pipes.size() < kMaxPooled && pooled_total + p.capacity <= kMaxPooledBytes) {
       try {
         pipes.push_back(p);
         pooled_total += p.capacity;

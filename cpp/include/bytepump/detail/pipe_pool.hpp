@@ -12,6 +12,9 @@ struct Pipe {
   int read_fd = -1;
   int write_fd = -1;
   std::size_t capacity = 0;  // bytes, as reported by F_GETPIPE_SZ
+  // The fork generation the pipe was made in: one made before a fork is
+  // shared with the other process and is never pooled after it.
+  unsigned generation = 0;
   bool valid() const noexcept { return read_fd >= 0; }
 };
 
@@ -20,7 +23,9 @@ struct Pipe {
 // returns an invalid Pipe and sets errno.
 BYTEPUMP_API Pipe acquire_pipe(std::size_t size) noexcept;
 // Returns a pipe to the pool if `empty` and the pool has room; closes it
-// otherwise. A pipe that may still hold bytes must never be pooled.
+// otherwise. A pipe that may still hold bytes must never be pooled, nor one
+// made before this process forked (a machine a child frees, by GC say,
+// holds a pipe its parent holds too).
 BYTEPUMP_API void release_pipe(Pipe pipe, bool empty) noexcept;
 // /dev/null opened for writing once per process (O_CLOEXEC): where discarded
 // bytes are spliced. -1 if it cannot be opened.
