@@ -28,8 +28,6 @@ enum class Moved : std::uint8_t {
   failed_downstream,  // errno says why
 };
 
-constexpr std::size_t kCopyChunk = 256 * 1024;
-
 // Up to `len` source bytes into the pipe: by splice, or through fb.in once
 // splice refused the source. Bytes now in the pipe, 0 at EOF, -1 with errno.
 ssize_t fill_pipe(int src, const detail::Pipe& pipe, std::size_t len, detail::SpliceFallbacks& fb,
@@ -41,7 +39,7 @@ ssize_t fill_pipe(int src, const detail::Pipe& pipe, std::size_t len, detail::Sp
       r.bytes_read += static_cast<std::uint64_t>(n);
     }
     if (n >= 0 || !detail::splice_unsupported(errno)) return n;
-    if (!fb.in.reserve(kCopyChunk)) return -1;
+    if (!fb.in.reserve(detail::kCopyChunk)) return -1;
     fb.src = true;
   }
   if (fb.in.pending() == 0 && left > 0) {
@@ -63,7 +61,7 @@ ssize_t drain_pipe(int dst, const detail::Pipe& pipe, std::uint64_t& in_pipe,
     if (n > 0) in_pipe -= static_cast<std::uint64_t>(n);
     if (n == 0) errno = EIO;
     if (n > 0 || !detail::splice_unsupported(errno)) return n > 0 ? n : -1;
-    if (!fb.out.reserve(kCopyChunk)) return -1;
+    if (!fb.out.reserve(detail::kCopyChunk)) return -1;
     fb.dst = true;
   }
   if (fb.out.pending() == 0) {

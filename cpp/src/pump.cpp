@@ -18,7 +18,6 @@
 namespace bytepump {
 namespace {
 
-constexpr std::size_t kCopyBuffer = 256 * 1024;
 constexpr std::size_t kDirectChunk = 1 << 20;
 // Bounds one sendfile() call, which runs to completion without waiting.
 constexpr std::size_t kSendfileChunk = 4 << 20;
@@ -95,7 +94,7 @@ Pump::Pump(int src_fd, int dst_fd, const Options& options) noexcept
 
   if (crc_) {
     // Only bytes resting in a pipe of our own can be tee'd for the checksum.
-    bool have_buffer = copy_.reserve(kCopyBuffer);
+    bool have_buffer = copy_.reserve(detail::kCopyChunk);
     if (have_buffer) crc_pipe_ = detail::acquire_pipe(pipe_size_);
     if (!have_buffer || !crc_pipe_.valid() || !switch_to_pipe()) fail(errno, Side::none);
   } else if (src_pipe_ || dst_pipe_) {
@@ -262,7 +261,7 @@ std::optional<std::uint64_t> Pump::known_remaining() const noexcept {
 }
 
 bool Pump::switch_to_copy() noexcept {
-  if (!copy_.reserve(kCopyBuffer)) return false;
+  if (!copy_.reserve(detail::kCopyChunk)) return false;
   mode_ = Mode::copy;
   result_.strategy = Strategy::copy;
   return true;

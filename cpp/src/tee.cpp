@@ -17,8 +17,6 @@ namespace bytepump {
 namespace {
 
 constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
-// The read/write fallback's buffer, at most a main pipe's worth.
-constexpr std::size_t kCopyChunk = 256 * 1024;
 
 using detail::splice_unsupported;
 using detail::would_block;
@@ -127,7 +125,7 @@ ssize_t Tee::take_chunk(std::size_t want) noexcept {
       if (n > 0) result_.bytes_read += static_cast<std::uint64_t>(n);
       return n;
     }
-    if (!src_copy_.reserve(std::min(kCopyChunk, main_.capacity))) return -1;
+    if (!src_copy_.reserve(std::min(detail::kCopyChunk, main_.capacity))) return -1;
     src_copying_ = true;
   }
   if (src_copy_.pending() == 0) {
@@ -153,7 +151,7 @@ ssize_t Tee::deliver(std::size_t i, int from, std::uint64_t& held) noexcept {
     }
     if (n == 0) errno = EIO;
     if (n == 0 || !splice_unsupported(errno)) return n < 0 && would_block(errno) ? 0 : -1;
-    if (!lane.copy.reserve(std::min(kCopyChunk, main_.capacity))) return -1;
+    if (!lane.copy.reserve(std::min(detail::kCopyChunk, main_.capacity))) return -1;
     lane.copying = true;
   }
   if (lane.copy.pending() == 0) {

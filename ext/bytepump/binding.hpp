@@ -117,8 +117,6 @@ struct Fds {
   int take(VALUE io) noexcept;
   void close_all() noexcept;
 };
-// A duplicate of io's fd, or raises Errno (EMFILE...) naming the call.
-int dup_or_raise(VALUE io, const char* call);
 
 // A Bytepump::Result with its fields set directly: one object per transfer.
 VALUE build_result(const Result& r, BodyError body_error, http::ParseError parse_error, bool crc);

@@ -227,12 +227,6 @@ void Fds::close_all() noexcept {
   fds.clear();
 }
 
-int dup_or_raise(VALUE io, const char* call) {
-  int fd = ::fcntl(rb_io_descriptor(io), F_DUPFD_CLOEXEC, 3);
-  if (fd < 0) rb_sys_fail(call);
-  return fd;
-}
-
 VALUE build_result(const Result& r, BodyError body_error, http::ParseError parse_error, bool crc) {
   VALUE cResult = rb_const_get(mBytepump, rb_intern("Result"));
   VALUE result = rb_obj_alloc(cResult);

@@ -44,6 +44,9 @@ class NonblockingFd {
   int flags_ = -1;  // original flags to restore, or -1 if untouched
 };
 
+// The size of a read/write fallback's buffer.
+constexpr std::size_t kCopyChunk = 256 * 1024;
+
 // The read/write fallback for an fd that splice refuses: bytes pass
 // through a user-space buffer, taken by read (or pread at an offset) and
 // handed on by write, a short write keeping the rest for the next drain.
